@@ -1,0 +1,65 @@
+"""The library API behind `scc encode` and `scc decode`: bytes in, bytes out."""
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import container
+from .codec import Codec
+from .errors import OutputError
+from .images import encode_image, load_image
+from .model_file import find_model, load_model
+
+OUTPUT_FORMATS = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".bmp": "BMP",
+                  ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+@dataclass
+class EncodeResult:
+    stream: bytes
+    width: int
+    height: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bpp(self) -> float:
+        return 8 * len(self.stream) / (self.width * self.height)
+
+
+@dataclass
+class DecodeResult:
+    image: bytes
+    pixels: object  # numpy array
+    width: int
+    height: int
+    notes: list[str] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=4)
+def open_codec(model_path: str | None = None, device: str = "auto") -> Codec:
+    return Codec(load_model(Path(model_path) if model_path else None), device)
+
+
+def output_format(path: str) -> str:
+    if path == "-":
+        return "PNG"
+    fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise OutputError(f"{path}: unknown output type; use one of {', '.join(OUTPUT_FORMATS)}")
+    return fmt
+
+
+def encode_file(data: bytes, quality: float, model_path=None, device="auto", name="input") -> EncodeResult:
+    src = load_image(data, name)
+    codec = open_codec(model_path, device)
+    stream = codec.encode(src.pixels, quality, src.colour)
+    h, w = src.pixels.shape[:2]
+    return EncodeResult(stream, w, h, src.notes)
+
+
+def decode_file(data: bytes, model_path=None, device="auto", fmt="PNG") -> DecodeResult:
+    header = container.parse(data).header
+    path = model_path or str(find_model(header.model_id))
+    decoded = open_codec(path, device).decode(data)
+    h, w = decoded.pixels.shape[:2]
+    return DecodeResult(encode_image(decoded.pixels, fmt), decoded.pixels, w, h, decoded.warnings)

@@ -1,0 +1,187 @@
+"""The `scc` command line: a thin layer over the library.
+
+Exit codes (also in README.md):
+  0  success
+  1  internal error (a bug: please report it)
+  2  usage error: bad option or argument
+  3  the input cannot be read, or is not an image scc can code
+  4  the stream is invalid, corrupt, or does not decode
+  5  no usable model: missing, unreadable, or not the one the stream needs
+  6  the output cannot be written, or exists and --force was not given
+
+Data goes to stdout only when an output is '-'; everything else goes to stderr.
+torch is imported only by the commands that run a network, so `info` and
+`truncate` start in milliseconds.
+"""
+
+import functools
+import json
+import os
+import sys
+import time
+
+import click
+
+from .errors import ContainerError, ImageInputError, InputError, ModelError, OutputError
+from .fileio import check_output, read_input, write_output
+
+EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT, EXIT_STREAM, EXIT_MODEL, EXIT_OUTPUT = 1, 2, 3, 4, 5, 6
+
+
+def _fail(code: int, message: str):
+    click.echo(f"scc: error: {message}", err=True)
+    sys.exit(code)
+
+
+def note(message: str):
+    click.echo(f"scc: {message}", err=True)
+
+
+def user_errors(fn):
+    """Map the library's exceptions to one-line messages and exit codes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (InputError, ImageInputError) as err:
+            _fail(EXIT_INPUT, str(err))
+        except ContainerError as err:
+            _fail(EXIT_STREAM, str(err))
+        except ModelError as err:
+            _fail(EXIT_MODEL, str(err))
+        except OutputError as err:
+            _fail(EXIT_OUTPUT, str(err))
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(EXIT_OUTPUT)
+        except KeyboardInterrupt:
+            _fail(130, "interrupted")
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except SystemExit:
+            raise
+        except BaseException as err:  # constriction panics are BaseExceptions
+            if os.environ.get("SCC_DEBUG"):
+                raise
+            _fail(EXIT_INTERNAL, f"internal error: {type(err).__name__}: {err} "
+                  "(set SCC_DEBUG=1 for a traceback)")
+
+    return wrapper
+
+
+device_option = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+    help="Where the transforms run; the prior path always runs on the CPU.",
+)
+model_option = click.option(
+    "--model", "model_path", type=click.Path(dir_okay=False), default=None,
+    help="Model file (default: the shipped model; for decode, the one the stream names).",
+)
+force_option = click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
+quiet_option = click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="scalecodec", prog_name="scc")
+def main():
+    """scc: scalable learned image compression.
+
+    Use '-' for stdin or stdout. Exit codes: 0 ok, 1 internal error, 2 usage,
+    3 unreadable input, 4 invalid stream, 5 model problem, 6 output problem.
+    """
+
+
+@main.command()
+@click.argument("input_path", metavar="IN")
+@click.argument("output_path", metavar="OUT")
+@click.option("-q", "--quality", type=float, default=3.0, show_default=True,
+              help="Quality from 1 (smallest, ~0.1 bpp) to 7 (~1.5 bpp); fractions interpolate.")
+@model_option
+@device_option
+@force_option
+@quiet_option
+@user_errors
+def encode(input_path, output_path, quality, model_path, device, force, quiet):
+    """Compress image IN into stream OUT."""
+    from .api import encode_file
+
+    check_output(output_path, force, input_path)
+    t = time.perf_counter()
+    result = encode_file(read_input(input_path), quality, model_path, device,
+                         name="stdin" if input_path == "-" else input_path)
+    write_output(output_path, result.stream, force)
+    if not quiet:
+        for n in result.notes:
+            note(n)
+        note(f"{input_path} -> {output_path}: {result.width}x{result.height}, quality {quality:g}, "
+             f"{len(result.stream)} bytes, {result.bpp:.4f} bpp, {time.perf_counter() - t:.2f} s")
+
+
+@main.command()
+@click.argument("input_path", metavar="IN")
+@click.argument("output_path", metavar="OUT")
+@model_option
+@device_option
+@force_option
+@quiet_option
+@user_errors
+def decode(input_path, output_path, model_path, device, force, quiet):
+    """Decompress stream IN into image OUT (PNG for '-'; .png, .ppm, .pgm, .bmp, .tif)."""
+    from .api import decode_file, output_format
+
+    fmt = output_format(output_path)
+    check_output(output_path, force, input_path)
+    t = time.perf_counter()
+    result = decode_file(read_input(input_path), model_path, device, fmt)
+    for n in result.notes:
+        note(f"warning: {n}")
+    write_output(output_path, result.image, force)
+    if not quiet:
+        note(f"{input_path} -> {output_path}: {result.width}x{result.height}, "
+             f"{time.perf_counter() - t:.2f} s")
+
+
+@main.command()
+@click.argument("input_path", metavar="IN")
+@click.argument("output_path", metavar="OUT")
+@click.option("--bytes", "max_bytes", type=click.IntRange(min=1), required=True,
+              help="Largest size of the output; whole chunks are kept.")
+@force_option
+@quiet_option
+@user_errors
+def truncate(input_path, output_path, max_bytes, force, quiet):
+    """Cut stream IN to at most N bytes of whole chunks, as a valid stream OUT."""
+    from . import container
+
+    check_output(output_path, force, input_path)
+    stream = container.parse(read_input(input_path))
+    if isinstance(stream, container.TruncatedStream):
+        note(f"warning: input is cut short; keeping its complete chunks ({'; '.join(stream.missing)} missing)")
+        stream = container.complete(stream)
+    try:
+        cut = container.truncate(stream, max_bytes)
+    except ContainerError as err:
+        _fail(EXIT_USAGE, str(err))
+    data = container.serialize(cut)
+    write_output(output_path, data, force)
+    if not quiet:
+        note(f"kept {len(cut.chunks)} of {len(stream.chunks)} chunks: {len(data)} bytes")
+
+
+@main.command()
+@click.argument("input_path", metavar="IN")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@user_errors
+def info(input_path, as_json):
+    """Describe stream IN: header, geometry and chunks."""
+    from .stream_info import describe, format_text
+
+    desc = describe(read_input(input_path))
+    click.echo(json.dumps(desc, indent=2) if as_json else format_text(desc))
+
+
+if __name__ == "__main__":
+    main()

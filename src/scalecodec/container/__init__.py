@@ -1,0 +1,24 @@
+"""The scalecodec container, bytes in and bytes out.
+
+Pure Python on purpose: `scc info` and `scc truncate` import only this package,
+so they start in milliseconds. It must never import torch or numpy.
+"""
+
+from .format import (
+    Chunk,
+    ChunkKind,
+    ColourFormat,
+    ContainerError,
+    Header,
+    Stream,
+    TruncatedStream,
+    complete,
+    parse,
+    serialize,
+)
+from .ops import select, truncate
+
+__all__ = [
+    "Chunk", "ChunkKind", "ColourFormat", "ContainerError", "Header", "Stream",
+    "TruncatedStream", "complete", "parse", "serialize", "select", "truncate",
+]

@@ -1,0 +1,206 @@
+"""Container format v1: header, chunk table and chunk payloads.
+
+bitstream_spec.md is normative; this module implements it byte for byte.
+"""
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass, field, replace
+
+MAGIC = b"\x89SCC"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+MODEL_ID_BYTES = 16
+MAX_SIDE = 65535
+MAX_PIXELS = 1 << 28
+MAX_CHUNKS = 4096
+
+# magic, major, minor, flags, model id, width, height, colour, bit depth,
+# quality (8.8 fixed point), base width, base height, chunk count
+_HEADER = struct.Struct("<4sBBH16sIIBBHIIH")
+_ENTRY = struct.Struct("<BBHIIII")  # kind, layer, flags, a, b, length, crc32
+_CRC = struct.Struct("<I")
+HEADER_BYTES = _HEADER.size
+ENTRY_BYTES = _ENTRY.size
+
+
+class ContainerError(ValueError):
+    """The bytes are not a valid scalecodec stream; the message says why."""
+
+
+class ChunkKind(enum.IntEnum):
+    BASE = 1  # the base layer: a whole image at the base resolution
+    SPATIAL = 2  # an enhancement layer at a larger resolution (a, b = width, height)
+    FINE = 3  # a fine-grained channel group (a = first channel, b = channel count)
+
+
+class ColourFormat(enum.IntEnum):
+    RGB = 1
+    GRAY = 2  # coded as RGB with equal channels; decoded back to one channel
+
+
+@dataclass(frozen=True)
+class Header:
+    model_id: bytes
+    width: int
+    height: int
+    colour: ColourFormat = ColourFormat.RGB
+    bit_depth: int = 8
+    quality: float = 0.0
+    base_width: int = 0
+    base_height: int = 0
+    flags: int = 0
+
+    def __post_init__(self):
+        if self.base_width == 0 and self.base_height == 0:
+            object.__setattr__(self, "base_width", self.width)
+            object.__setattr__(self, "base_height", self.height)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    kind: ChunkKind
+    layer: int
+    a: int
+    b: int
+    payload: bytes
+    flags: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.kind == ChunkKind.BASE:
+            return f"base layer ({self.a}x{self.b})"
+        if self.kind == ChunkKind.SPATIAL:
+            return f"spatial layer {self.layer} ({self.a}x{self.b})"
+        return f"fine group of layer {self.layer} (channels {self.a}..{self.a + self.b - 1})"
+
+
+@dataclass(frozen=True)
+class Stream:
+    header: Header
+    chunks: tuple[Chunk, ...] = field(default_factory=tuple)
+
+
+class TruncatedStream(Stream):
+    """A stream whose last chunks were cut off (e.g. an interrupted download).
+
+    `missing` names the chunks that the table declares but the bytes lack.
+    """
+
+    def __init__(self, header: Header, chunks: tuple, missing: tuple[str, ...]):
+        object.__setattr__(self, "header", header)
+        object.__setattr__(self, "chunks", chunks)
+        object.__setattr__(self, "missing", missing)
+
+
+def _validate_geometry(w: int, h: int, what: str) -> None:
+    if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE):
+        raise ContainerError(f"{what} {w}x{h} is outside 1..{MAX_SIDE} per side")
+    if w * h > MAX_PIXELS:
+        raise ContainerError(f"{what} {w}x{h} exceeds the {MAX_PIXELS}-pixel limit")
+
+
+def serialize(stream: Stream) -> bytes:
+    h = stream.header
+    _validate_geometry(h.width, h.height, "image")
+    _validate_geometry(h.base_width, h.base_height, "base layer")
+    if len(h.model_id) != MODEL_ID_BYTES:
+        raise ContainerError(f"model id must be {MODEL_ID_BYTES} bytes")
+    if len(stream.chunks) > MAX_CHUNKS:
+        raise ContainerError(f"at most {MAX_CHUNKS} chunks")
+    quality = round(h.quality * 256)
+    if not 0 <= quality <= 0xFFFF:
+        raise ContainerError(f"quality {h.quality} does not fit 8.8 fixed point")
+    parts = [
+        _HEADER.pack(
+            MAGIC, VERSION_MAJOR, VERSION_MINOR, h.flags, h.model_id, h.width, h.height,
+            int(h.colour), h.bit_depth, quality, h.base_width, h.base_height, len(stream.chunks),
+        )
+    ]
+    for c in stream.chunks:
+        parts.append(
+            _ENTRY.pack(int(c.kind), c.layer, c.flags, c.a, c.b, len(c.payload), zlib.crc32(c.payload))
+        )
+    head = b"".join(parts)
+    return head + _CRC.pack(zlib.crc32(head)) + b"".join(c.payload for c in stream.chunks)
+
+
+def parse(data: bytes, allow_truncated: bool = True) -> Stream:
+    """Parse and validate a stream.
+
+    Raises ContainerError for anything that is not a valid stream. A stream
+    whose chunk payloads end early is returned as a TruncatedStream holding its
+    complete chunks, unless allow_truncated is False.
+    """
+    data = memoryview(data)
+    if len(data) == 0:
+        raise ContainerError("empty input: not a scalecodec stream")
+    if len(data) < 4 or bytes(data[:4]) != MAGIC:
+        raise ContainerError("not a scalecodec stream (bad magic bytes)")
+    if len(data) < 6:
+        raise ContainerError("truncated header")
+    major, minor = data[4], data[5]
+    if major != VERSION_MAJOR:
+        raise ContainerError(
+            f"stream format version {major}.{minor} is not supported "
+            f"(this scc reads version {VERSION_MAJOR}.x)"
+        )
+    if len(data) < HEADER_BYTES:
+        raise ContainerError("truncated header")
+    (_, _, _, flags, model_id, w, h, colour, depth, quality, bw, bh, count) = _HEADER.unpack_from(data)
+    table_end = HEADER_BYTES + count * ENTRY_BYTES
+    if count > MAX_CHUNKS:
+        raise ContainerError(f"chunk count {count} exceeds {MAX_CHUNKS}")
+    if len(data) < table_end + _CRC.size:
+        raise ContainerError("truncated header: the chunk table is incomplete")
+    (crc,) = _CRC.unpack_from(data, table_end)
+    if zlib.crc32(data[:table_end]) != crc:
+        raise ContainerError("header or chunk table is corrupt (CRC mismatch)")
+    _validate_geometry(w, h, "image")
+    _validate_geometry(bw, bh, "base layer")
+    try:
+        colour = ColourFormat(colour)
+    except ValueError:
+        raise ContainerError(f"unknown colour format {colour}") from None
+    if depth != 8:
+        raise ContainerError(f"unsupported bit depth {depth}")
+    header = Header(bytes(model_id), w, h, colour, depth, quality / 256, bw, bh, flags)
+
+    chunks, missing = [], []
+    pos = table_end + _CRC.size
+    for i in range(count):
+        kind, layer, cflags, a, b, length, ccrc = _ENTRY.unpack_from(data, HEADER_BYTES + i * ENTRY_BYTES)
+        try:
+            kind = ChunkKind(kind)
+        except ValueError:
+            raise ContainerError(f"chunk {i} has unknown kind {kind}") from None
+        payload = bytes(data[pos : pos + length])
+        chunk = Chunk(kind, layer, a, b, payload, cflags)
+        if len(payload) < length:
+            missing.append(f"chunk {i}: {chunk.label}")
+            pos += length
+            continue
+        if missing:
+            missing.append(f"chunk {i}: {chunk.label}")
+            continue
+        if zlib.crc32(payload) != ccrc:
+            raise ContainerError(f"chunk {i} ({chunk.label}) is corrupt (CRC mismatch)")
+        chunks.append(chunk)
+        pos += length
+    if missing:
+        if not allow_truncated:
+            raise ContainerError(f"stream is truncated: missing {', '.join(missing)}")
+        return TruncatedStream(header, tuple(chunks), tuple(missing))
+    if pos != len(data):
+        raise ContainerError(f"{len(data) - pos} unexpected bytes after the last chunk")
+    return Stream(header, tuple(chunks))
+
+
+def complete(stream: Stream) -> Stream:
+    """The stream restricted to its complete chunks, as a valid stream."""
+    return Stream(stream.header, stream.chunks) if isinstance(stream, TruncatedStream) else stream
+
+
+def with_chunks(stream: Stream, chunks) -> Stream:
+    return replace(complete(stream), chunks=tuple(chunks))

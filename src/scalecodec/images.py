@@ -1,0 +1,77 @@
+"""Reading source images into 8-bit RGB, and writing decoded ones.
+
+The codec codes 8-bit RGB. Other inputs are converted when nothing the user
+cares about is lost (with a note), and refused when something would be.
+"""
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .container import ColourFormat
+from .errors import ImageInputError
+
+# Pillow's own safety limit stays on; this is the codec's (see bitstream_spec.md).
+MAX_SIDE = 65535
+
+
+@dataclass
+class SourceImage:
+    pixels: np.ndarray  # (H, W, 3) uint8
+    colour: ColourFormat
+    notes: list[str] = field(default_factory=list)
+
+
+def load_image(data: bytes, name: str = "input") -> SourceImage:
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageInputError(f"{name}: not a readable image ({err})") from None
+    except Image.DecompressionBombError as err:
+        raise ImageInputError(f"{name}: {err}") from None
+    if max(im.size) > MAX_SIDE:
+        raise ImageInputError(f"{name}: {im.width}x{im.height} exceeds {MAX_SIDE} pixels per side")
+    if getattr(im, "n_frames", 1) > 1:
+        raise ImageInputError(f"{name}: animated or multi-frame images are not supported")
+
+    notes = []
+    mode = im.mode
+    if mode.startswith("I") or mode == "F" or _png_bit_depth(data) > 8:
+        raise ImageInputError(
+            f"{name}: images deeper than 8 bits per channel are not supported; scc codes 8 bits per "
+            "channel (convert first, e.g. with `convert in.png -depth 8 out.png`)"
+        )
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+        alpha = np.asarray(im.convert("RGBA"))[:, :, 3]
+        if alpha.min() < 255:
+            raise ImageInputError(
+                f"{name}: the image has transparency, which scc cannot code; "
+                "flatten it onto a background first"
+            )
+        notes.append("dropped an alpha channel that was fully opaque")
+    colour = ColourFormat.RGB
+    if mode in ("L", "LA", "1"):
+        colour = ColourFormat.GRAY
+        if mode != "L":
+            notes.append(f"converted {mode} to 8-bit grayscale")
+        im = im.convert("L").convert("RGB")
+    elif mode != "RGB":
+        notes.append(f"converted {mode} to RGB")
+        im = im.convert("RGB")
+    return SourceImage(np.asarray(im), colour, notes)
+
+
+def _png_bit_depth(data: bytes) -> int:
+    # Pillow opens 16-bit RGB PNGs as 8-bit RGB without saying so; IHDR tells.
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) > 24:
+        return data[24]
+    return 8
+
+
+def encode_image(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format=fmt)
+    return buf.getvalue()

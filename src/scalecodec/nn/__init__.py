@@ -1,0 +1,1 @@
+"""Network math as torch.nn modules; shared by training and inference."""

@@ -1,0 +1,60 @@
+"""The variable-rate mean-scale hyperprior: transforms plus gain vectors."""
+
+import torch
+from torch import nn
+
+from .density import FactorizedDensity, gaussian_likelihood, ste_round
+from .transforms import Analysis, HyperAnalysis, HyperSynthesis, Synthesis
+
+
+class GainedHyperprior(nn.Module):
+    """Mean-scale hyperprior with per-channel gain vectors (Cui et al., CVPR 2021).
+
+    Quality level k scales the latent by gain[k] before quantization and by
+    inverse_gain[k] after it, so one set of transforms serves every rate. A
+    fractional quality interpolates the neighbouring vectors geometrically.
+    """
+
+    def __init__(self, n: int, m: int, lambdas: list[float]):
+        super().__init__()
+        self.n, self.m = n, m
+        self.register_buffer("lambdas", torch.tensor(lambdas, dtype=torch.float64))
+        self.g_a = Analysis(n, m)
+        self.g_s = Synthesis(n, m)
+        self.h_a = HyperAnalysis(n, m)
+        self.h_s = HyperSynthesis(n, m)
+        self.z_density = FactorizedDensity(n)
+        # High-rate theory: the optimal step shrinks as lambda^-1/2, so start there.
+        ref = lambdas[len(lambdas) // 2]
+        log_gain = torch.tensor([0.5 * torch.log(torch.tensor(l / ref)).item() for l in lambdas])
+        self.log_gain = nn.Parameter(log_gain[:, None].repeat(1, m))
+        self.log_inverse_gain = nn.Parameter(-log_gain[:, None].repeat(1, m).clone())
+
+    @property
+    def levels(self) -> int:
+        return self.log_gain.shape[0]
+
+    def gains(self, quality: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gain and inverse gain (B, M, 1, 1) for qualities in [0, levels-1]."""
+        quality = quality.clamp(0, self.levels - 1)
+        lo = quality.floor().long().clamp(max=self.levels - 2)
+        t = (quality - lo).to(self.log_gain.dtype)[:, None]
+        g = (1 - t) * self.log_gain[lo] + t * self.log_gain[lo + 1]
+        ig = (1 - t) * self.log_inverse_gain[lo] + t * self.log_inverse_gain[lo + 1]
+        return g.exp()[:, :, None, None], ig.exp()[:, :, None, None]
+
+    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
+        """Training pass: uniform noise for rates, rounding for reconstruction."""
+        gain, inverse_gain = self.gains(quality)
+        y = self.g_a(x).float() * gain
+        z = self.h_a(y).float()
+        params = self.h_s(ste_round(z)).float()
+        mean, scale = params.chunk(2, dim=1)
+        # Rates stay in fp32 even under bf16 autocast: log-likelihoods of
+        # nearly-certain symbols need the mantissa.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
+            y_lik = gaussian_likelihood(y + torch.empty_like(y).uniform_(-0.5, 0.5), mean, scale)
+        y_hat = ste_round(y - mean) + mean
+        x_hat = self.g_s(y_hat * inverse_gain).float()
+        return {"x_hat": x_hat, "likelihoods": (y_lik, z_lik)}

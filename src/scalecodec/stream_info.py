@@ -1,0 +1,47 @@
+"""What `scc info` reports about a stream; container only, no torch."""
+
+from . import container
+from .container.format import ENTRY_BYTES, HEADER_BYTES
+
+
+def describe(data: bytes) -> dict:
+    stream = container.parse(data)
+    h = stream.header
+    table = HEADER_BYTES + ENTRY_BYTES * (len(stream.chunks) + len(getattr(stream, "missing", ()))) + 4
+    chunks = []
+    offset = table
+    for c in stream.chunks:
+        chunks.append({"kind": c.kind.name.lower(), "layer": c.layer, "label": c.label,
+                       "offset": offset, "bytes": len(c.payload)})
+        offset += len(c.payload)
+    return {
+        "format_version": f"{container.format.VERSION_MAJOR}.{container.format.VERSION_MINOR}",
+        "model_id": h.model_id.hex(),
+        "width": h.width,
+        "height": h.height,
+        "colour": h.colour.name.lower(),
+        "bit_depth": h.bit_depth,
+        "quality": h.quality,
+        "base_width": h.base_width,
+        "base_height": h.base_height,
+        "bytes": len(data),
+        "bpp": round(8 * len(data) / (h.width * h.height), 4),
+        "header_bytes": table,
+        "chunks": chunks,
+        "truncated": list(getattr(stream, "missing", [])),
+    }
+
+
+def format_text(d: dict) -> str:
+    lines = [
+        f"scalecodec stream v{d['format_version']}, {d['bytes']} bytes ({d['bpp']} bpp)",
+        f"  image      {d['width']}x{d['height']} {d['colour']}, {d['bit_depth']} bits",
+        f"  base layer {d['base_width']}x{d['base_height']}, quality {d['quality']:g}",
+        f"  model      {d['model_id']}",
+        f"  header     {d['header_bytes']} bytes",
+    ]
+    for i, c in enumerate(d["chunks"]):
+        lines.append(f"  chunk {i}    {c['label']}: {c['bytes']} bytes at offset {c['offset']}")
+    for m in d["truncated"]:
+        lines.append(f"  missing    {m} (the file is cut short)")
+    return "\n".join(lines)

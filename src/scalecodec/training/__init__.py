@@ -1,0 +1,1 @@
+"""Training: data, the optimisation loop, and export of shippable weights."""
