@@ -22,7 +22,9 @@ import time
 
 import click
 
-from .errors import ContainerError, ImageInputError, InputError, ModelError, OutputError
+from .errors import (
+    ContainerError, ImageInputError, InputError, ModelError, OutputError, QualityError,
+)
 from .fileio import check_output, read_input, write_output
 
 EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT, EXIT_STREAM, EXIT_MODEL, EXIT_OUTPUT = 1, 2, 3, 4, 5, 6
@@ -52,6 +54,8 @@ def user_errors(fn):
             _fail(EXIT_MODEL, str(err))
         except OutputError as err:
             _fail(EXIT_OUTPUT, str(err))
+        except QualityError as err:
+            _fail(EXIT_USAGE, str(err))
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(EXIT_OUTPUT)
@@ -181,6 +185,99 @@ def info(input_path, as_json):
 
     desc = describe(read_input(input_path))
     click.echo(json.dumps(desc, indent=2) if as_json else format_text(desc))
+
+
+@main.command()
+@click.argument("reference", type=click.Path(dir_okay=False))
+@click.argument("test", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@user_errors
+def compare(reference, test, as_json):
+    """Print PSNR (dB, RGB) and MS-SSIM of image TEST against REFERENCE."""
+    from .images import load_image
+    from .metrics import ms_ssim, psnr
+
+    a = load_image(read_input(reference), reference).pixels
+    b = load_image(read_input(test), test).pixels
+    if a.shape != b.shape:
+        raise ImageInputError(f"sizes differ: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
+    result = {"psnr": round(psnr(a, b), 4)}
+    if min(a.shape[:2]) >= 161:  # MS-SSIM's five scales need this much
+        result["ms_ssim"] = round(ms_ssim(a, b), 6)
+    click.echo(json.dumps(result) if as_json else
+               "  ".join(f"{k.upper().replace('_', '-')} {v}" for k, v in result.items()))
+
+
+@main.command("eval")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("-q", "--quality", "qualities", type=float, multiple=True,
+              default=(1, 2, 3, 4, 5, 6, 7), show_default=True, help="Repeat for several points.")
+@click.option("-o", "--output", "output_path", default="-", show_default=True,
+              help="Results file: JSON, or per-image CSV if it ends in .csv.")
+@model_option
+@device_option
+@user_errors
+def eval_command(folder, qualities, output_path, model_path, device):
+    """Encode and decode every image in FOLDER; report bpp (file bytes), PSNR,
+    MS-SSIM and times per image and on average."""
+    from pathlib import Path
+
+    from .evaluate import evaluate, write_results
+
+    results = evaluate(Path(folder), list(qualities), model_path, device)
+    for m in results["mean"]:
+        note(f"quality {m['quality']:g}: {m['bpp']:.4f} bpp, {m['psnr']:.2f} dB, "
+             f"MS-SSIM {m['ms_ssim']:.4f} (mean of {m['images']})")
+    write_results(results, output_path)
+
+
+@main.command()
+@click.argument("data", type=click.Path(exists=True, file_okay=False))
+@click.option("--workdir", default="runs/train", show_default=True,
+              help="Checkpoints and logs; an existing checkpoint there is resumed.")
+@click.option("--minutes", type=float, default=120, show_default=True,
+              help="Wall-clock budget in total (across resumes); the LR schedule follows it.")
+@click.option("--n", type=int, default=64, show_default=True, help="Transform channels.")
+@click.option("--m", type=int, default=96, show_default=True, help="Latent channels.")
+@click.option("--batch", type=int, default=8, show_default=True, help="Batch per process.")
+@click.option("--crop", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--bf16", is_flag=True, help="bf16 autocast (a gain only on CPUs with AVX512-BF16, or GPUs).")
+@click.option("--threads", type=int, default=0, help="CPU threads (default: torch's choice).")
+def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads):
+    """Train the variable-rate codec on the photos in DATA.
+
+    Resumable: run it again with the same --workdir. For several GPUs, launch
+    it with torchrun; each process trains on its own batches (DDP).
+    """
+    import logging
+
+    from .training.train import Trainer, TrainConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    cfg = TrainConfig(data=data, workdir=workdir, n=n, m=m, batch=batch, crop=crop,
+                      minutes=minutes, lr=lr, bf16=bf16, threads=threads)
+    Trainer(cfg).run()
+
+
+@main.command("export")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output_path", metavar="OUT")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Training photos, to calibrate the fixed-point prior path.")
+@force_option
+@user_errors
+def export_command(checkpoint, output_path, data, force):
+    """Write a shippable model file from a training CHECKPOINT."""
+    import logging
+    from pathlib import Path
+
+    from .training.export import export
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    check_output(output_path, force)
+    model_id = export(Path(checkpoint), Path(data), Path(output_path))
+    note(f"wrote {output_path} (model id {model_id})")
 
 
 if __name__ == "__main__":

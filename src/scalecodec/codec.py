@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from . import container
 from .container import Chunk, ChunkKind, ColourFormat, Header, Stream
 from .entropy import CodingError, decode_symbols, encode_symbols
-from .errors import ModelError, StreamError
+from .errors import ModelError, QualityError, StreamError
 from .model_file import LoadedModel
 from .prior import MEAN_FRAC_BITS
 
@@ -66,14 +66,15 @@ class Codec:
 
     def _gains(self, quality: float):
         lo, hi = self.quality_range
-        if not lo <= quality <= hi:
-            raise ValueError(f"quality must be between {lo:g} and {hi:g}, got {quality:g}")
+        if not lo <= quality <= hi:  # also refuses NaN
+            raise QualityError(f"quality must be between {lo:g} and {hi:g}, got {quality:g}")
         return self.net.gains(torch.tensor([quality - 1.0], device=self.device))
 
     @torch.no_grad()
     def encode(self, pixels: np.ndarray, quality: float, colour: ColourFormat = ColourFormat.RGB) -> bytes:
         """pixels: (H, W, 3) uint8. Returns a complete container stream."""
         h, w = pixels.shape[:2]
+        self._gains(quality)
         quality = round(quality * 256) / 256  # what the header can carry
         gain, _ = self._gains(quality)
         x = torch.from_numpy(np.array(pixels, np.uint8)).to(self.device)

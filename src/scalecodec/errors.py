@@ -20,5 +20,9 @@ class ModelError(Exception):
     """No usable model: missing, unreadable, or not the one a stream needs."""
 
 
+class QualityError(ValueError):
+    """The requested quality is outside what the model offers."""
+
+
 class StreamError(ContainerError):
     """The stream is well-formed but its content does not decode."""

@@ -15,6 +15,7 @@ from .errors import ImageInputError
 
 # Pillow's own safety limit stays on; this is the codec's (see bitstream_spec.md).
 MAX_SIDE = 65535
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
 @dataclass

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..images import IMAGE_SUFFIXES
+
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def find_images(root: Path) -> list[Path]:

@@ -1,0 +1,38 @@
+# make demo   set up, then encode -> info -> truncate -> decode the sample photo
+# make test   set up, then run the test suite
+# make bench  Kodak rate-distortion and speed (needs KODAK=folder of kodim*.png)
+# make train  train the shipped model further (needs TRAIN_DATA=folder of photos)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KODAK ?= ../shared/data/kodak
+TRAIN_DATA ?= ../shared/data/train
+MINUTES ?= 120
+
+.PHONY: demo test bench train clean
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(BIN)/.bench: $(BIN)/.installed requirements-bench.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
+	touch $@
+
+demo: $(BIN)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" bash examples/demo.sh
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/.bench
+	$(BIN)/python bench/run.py --kodak $(KODAK) --out bench
+
+train: $(BIN)/.installed
+	$(BIN)/scc train $(TRAIN_DATA) --workdir runs/train --minutes $(MINUTES) --threads 2
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

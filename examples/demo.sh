@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job on the sample photo: encode, inspect, cut to a byte budget,
+# decode, and measure. Everything lands in demo-out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=demo-out
+mkdir -p "$out"
+src=examples/sample.png
+
+echo "== encode $src at quality 4"
+scc encode "$src" "$out/sample.scc" -q 4 --force
+echo "== info"
+scc info "$out/sample.scc"
+echo "== truncate to 20000 bytes (whole chunks only)"
+scc truncate "$out/sample.scc" "$out/sample-20k.scc" --bytes 20000 --force
+echo "== decode"
+scc decode "$out/sample-20k.scc" "$out/sample-decoded.png" --force
+bytes=$(stat -c %s "$out/sample-20k.scc")
+read -r w h < <(scc info "$out/sample-20k.scc" --json | python3 -c \
+    'import json,sys; d=json.load(sys.stdin); print(d["width"], d["height"])')
+echo "== result"
+echo "stream: $bytes bytes, $(python3 -c "print(f'{8*$bytes/($w*$h):.4f}')") bpp for ${w}x${h}"
+echo -n "quality of $out/sample-decoded.png vs $src: "
+scc compare "$src" "$out/sample-decoded.png"

@@ -1,0 +1,38 @@
+"""Train, resume and export end to end, at toy scale, through the CLI."""
+
+import json
+import shutil
+
+import numpy as np
+from PIL import Image
+
+from conftest import DATA, scc
+
+
+def test_train_resume_export_and_use(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, angle in enumerate((0, 90, 180)):
+        Image.open(DATA / "photo-120x88.png").rotate(angle, expand=True).save(photos / f"p{i}.jpg")
+    work = tmp_path / "run"
+    args = ("train", photos, "--workdir", work, "--n", 8, "--m", 12, "--batch", 2, "--crop", 64,
+            "--threads", 1)
+    scc(*args, "--minutes", 0.05, check=True)
+    state_steps = _steps(work)
+    r = scc(*args, "--minutes", 0.1, check=True)
+    assert b"resumed" in r.stderr and _steps(work) > state_steps
+
+    model = tmp_path / "models" / "toy.pt"
+    model.parent.mkdir()
+    scc("export", work / "checkpoint.pt", model, "--data", photos, check=True)
+    env = {"SCC_MODEL_DIR": str(model.parent)}
+    scc("encode", DATA / "photo-120x88.png", tmp_path / "t.scc", "--model", model, "-q", 3, check=True)
+    scc("decode", tmp_path / "t.scc", tmp_path / "t.png", env=env, check=True)
+    assert np.asarray(Image.open(tmp_path / "t.png")).shape == (88, 120, 3)
+    shutil.rmtree(photos)
+
+
+def _steps(work):
+    import torch
+
+    return torch.load(work / "checkpoint.pt", weights_only=False)["step"]
