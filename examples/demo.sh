@@ -11,12 +11,12 @@ echo "== encode $src at quality 4"
 scc encode "$src" "$out/sample.scc" -q 4 --force
 echo "== info"
 scc info "$out/sample.scc"
-echo "== truncate to 20000 bytes (whole chunks only)"
-scc truncate "$out/sample.scc" "$out/sample-20k.scc" --bytes 20000 --force
+echo "== truncate to at most 60000 bytes (whole chunks only)"
+scc truncate "$out/sample.scc" "$out/sample-cut.scc" --bytes 60000 --force
 echo "== decode"
-scc decode "$out/sample-20k.scc" "$out/sample-decoded.png" --force
-bytes=$(stat -c %s "$out/sample-20k.scc")
-read -r w h < <(scc info "$out/sample-20k.scc" --json | python3 -c \
+scc decode "$out/sample-cut.scc" "$out/sample-decoded.png" --force
+bytes=$(stat -c %s "$out/sample-cut.scc")
+read -r w h < <(scc info "$out/sample-cut.scc" --json | python3 -c \
     'import json,sys; d=json.load(sys.stdin); print(d["width"], d["height"])')
 echo "== result"
 echo "stream: $bytes bytes, $(python3 -c "print(f'{8*$bytes/($w*$h):.4f}')") bpp for ${w}x${h}"
