@@ -138,3 +138,12 @@ def test_container_and_cli_import_neither_torch_nor_numpy():
             "bad = [m for m in ('torch', 'numpy', 'PIL') if m in sys.modules];"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_spec_states_the_sizes_the_code_writes():
+    from pathlib import Path
+
+    spec = (Path(__file__).parents[1] / "bitstream_spec.md").read_text()
+    assert f"## 2. Header ({HEADER_BYTES} bytes)" in spec
+    assert f"## 3. Chunk table entry ({ENTRY_BYTES} bytes each)" in spec
+    assert f"{HEADER_BYTES + 4} + {ENTRY_BYTES}*chunk_count" in spec
