@@ -15,8 +15,8 @@ def test_train_resume_export_and_use(tmp_path):
     for i, angle in enumerate((0, 90, 180)):
         Image.open(DATA / "photo-120x88.png").rotate(angle, expand=True).save(photos / f"p{i}.jpg")
     work = tmp_path / "run"
-    args = ("train", photos, "--workdir", work, "--n", 8, "--m", 12, "--batch", 2, "--crop", 64,
-            "--threads", 1)
+    args = ("train", photos, "--workdir", work, "--channels", 8, "--latent-channels", 12,
+            "--batch", 2, "--crop", 64, "--threads", 1)
     scc(*args, "--minutes", 0.05, check=True)
     state_steps = _steps(work)
     r = scc(*args, "--minutes", 0.1, check=True)
@@ -36,3 +36,21 @@ def _steps(work):
     import torch
 
     return torch.load(work / "checkpoint.pt", weights_only=False)["step"]
+
+
+def test_torchrun_two_processes_train_together(tmp_path):
+    """The engine scales out with torchrun (gloo on CPU here, NCCL on GPUs)."""
+    import subprocess
+    import sys
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.open(DATA / "photo-120x88.png").save(photos / "p.png")
+    work = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "scalecodec.cli", "train", str(photos), "--workdir", str(work),
+           "--channels", "8", "--latent-channels", "12", "--batch", "2", "--crop", "64",
+           "--threads", "1", "--minutes", "0.05"]
+    proc = subprocess.run(cmd, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert _steps(work) > 0

@@ -202,8 +202,9 @@ def compare(reference, test, as_json):
     if a.shape != b.shape:
         raise ImageInputError(f"sizes differ: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
     result = {"psnr": round(psnr(a, b), 4)}
-    if min(a.shape[:2]) >= 161:  # MS-SSIM's five scales need this much
-        result["ms_ssim"] = round(ms_ssim(a, b), 6)
+    score = ms_ssim(a, b)
+    if score == score:  # NaN for images too small for five scales
+        result["ms_ssim"] = round(score, 6)
     click.echo(json.dumps(result) if as_json else
                "  ".join(f"{k.upper().replace('_', '-')} {v}" for k, v in result.items()))
 
@@ -237,8 +238,10 @@ def eval_command(folder, qualities, output_path, model_path, device):
               help="Checkpoints and logs; an existing checkpoint there is resumed.")
 @click.option("--minutes", type=float, default=120, show_default=True,
               help="Wall-clock budget in total (across resumes); the LR schedule follows it.")
-@click.option("--n", type=int, default=64, show_default=True, help="Transform channels.")
-@click.option("--m", type=int, default=96, show_default=True, help="Latent channels.")
+@click.option("--channels", "n", type=int, default=64, show_default=True,
+              help="Channels N of the transforms.")
+@click.option("--latent-channels", "m", type=int, default=96, show_default=True,
+              help="Channels M of the latent.")
 @click.option("--batch", type=int, default=8, show_default=True, help="Batch per process.")
 @click.option("--crop", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)

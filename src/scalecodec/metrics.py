@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+MS_SSIM_MIN_SIDE = 160
+
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """RGB PSNR in dB over all channels of two uint8 images."""
@@ -12,7 +14,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """MS-SSIM (Wang et al. 2003) of two uint8 RGB images, via pytorch-msssim."""
+    """MS-SSIM (Wang et al. 2003) of two uint8 images, via pytorch-msssim.
+
+    Five scales of an 11-tap window need both sides above 160 pixels; smaller
+    images get NaN rather than a number from a different definition.
+    """
+    if min(a.shape[:2]) <= MS_SSIM_MIN_SIDE:
+        return float("nan")
     import torch
     from pytorch_msssim import ms_ssim as _ms_ssim
 

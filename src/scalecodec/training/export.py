@@ -5,6 +5,7 @@ integers, derived here once: the probability tables of z (per channel) and of
 y (per scale-table entry), and the fixed-point hyper synthesis.
 """
 
+import copy
 import hashlib
 import logging
 import math
@@ -50,11 +51,12 @@ def factorized_tables(model: GainedHyperprior) -> PmfTables:
     grid = v.view(1, 1, -1).repeat(c, 1, 1)
     cdf = torch.sigmoid(density.logits_cdf(grid + 0.5)).double().squeeze(1)  # P(Z <= v + 0.5)
     lower_cdf = torch.sigmoid(density.logits_cdf(grid - 0.5)).double().squeeze(1)
+    # Keep every bin not wholly inside the two tails of mass TAIL_MASS / 2.
+    keep = (cdf > TAIL_MASS / 2) & (lower_cdf < 1 - TAIL_MASS / 2)
     pmfs, offsets = [], []
     for ch in range(c):
-        lo = int(torch.nonzero(lower_cdf[ch] > TAIL_MASS / 2)[0])
-        hi = int(torch.nonzero(cdf[ch] < 1 - TAIL_MASS / 2)[-1]) + 1 if (cdf[ch] < 1 - TAIL_MASS / 2).any() else lo
-        hi = max(hi, lo)
+        inside = torch.nonzero(keep[ch]).flatten()
+        lo, hi = int(inside[0]), int(inside[-1])
         pmf = (cdf[ch, lo : hi + 1] - lower_cdf[ch, lo : hi + 1]).clamp(min=0)
         pmfs.append(pmf.numpy())
         offsets.append(int(v[lo]))
@@ -68,19 +70,19 @@ def _frac_bits(max_abs: torch.Tensor, bits: int, headroom: float = 1.0) -> torch
 @torch.no_grad()
 def fixed_point_hyper_synthesis(model: GainedHyperprior, z_samples: list[torch.Tensor]) -> dict:
     """Quantize h_s, with activation ranges calibrated on z from training patches."""
-    convs = [m for m in model.h_s if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    convs = [m for m in copy.deepcopy(model.h_s).double()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     maxima = [None] * len(convs)
     for z in z_samples:
         x = torch.round(z).double()
         for i, conv in enumerate(convs):
-            x = conv.double()(x)
+            x = conv(x)
             if i < len(convs) - 1:
                 x = torch.relu(x)
                 peak = x.abs().amax()
             else:
                 peak = x.abs().amax(dim=(0, 2, 3))
             maxima[i] = peak if maxima[i] is None else torch.maximum(maxima[i], peak)
-        model.h_s.float()
     layers, in_frac = [], 0
     for i, conv in enumerate(convs):
         transposed = isinstance(conv, torch.nn.ConvTranspose2d)

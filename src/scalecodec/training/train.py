@@ -134,7 +134,7 @@ class Trainer:
         window = {"loss": [], "bpp": [[] for _ in range(levels)], "psnr": [[] for _ in range(levels)]}
         last_ckpt = last_log = time.monotonic()
         start, start_elapsed = time.monotonic(), self.elapsed
-        while self.elapsed < budget:
+        while not self._should_stop(budget):
             lr = learning_rate(cfg, self.elapsed / budget)
             for g in self.opt.param_groups:
                 g["lr"] = lr
@@ -188,6 +188,16 @@ class Trainer:
         if log_file:
             log_file.close()
         log.info("finished: %d steps, %.1f min", self.step, self.elapsed / 60)
+
+
+    def _should_stop(self, budget: float) -> bool:
+        stop = self.elapsed >= budget
+        if self.world > 1:
+            # Ranks' clocks drift; they must agree on the last step or DDP hangs.
+            flag = torch.tensor([float(stop)], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
 
 
 def describe_hardware(device: torch.device, world: int) -> str:
