@@ -176,3 +176,24 @@ def test_truncated_stream_decodes_its_base_layer_with_a_warning(codec, stream):
 def test_stream_cut_inside_the_base_layer_says_why(codec, stream):
     with pytest.raises(StreamError, match="no complete base layer"):
         codec.decode(stream[:-5])
+
+
+def test_damaged_payload_behind_a_valid_crc_never_crashes(codec, stream):
+    """Bypass the CRC (as a buggy encoder would): errors stay StreamErrors."""
+    import random
+
+    s = container.parse(stream)
+    base = s.chunks[0]
+    rng = random.Random(0)
+    for _ in range(60):
+        p = bytearray(base.payload)
+        if rng.random() < 0.5:
+            p[rng.randrange(len(p))] ^= 1 << rng.randrange(8)
+        else:
+            del p[rng.randrange(len(p)):]
+        damaged = container.Chunk(base.kind, 0, base.a, base.b, bytes(p))
+        data = container.serialize(container.Stream(s.header, (damaged,)))
+        try:
+            assert codec.decode(data).pixels.shape == (base.b, base.a, 3)
+        except StreamError:
+            pass

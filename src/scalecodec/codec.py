@@ -113,8 +113,11 @@ class Codec:
             raise StreamError("no complete base layer chunk: nothing can be decoded")
         if len(stream.chunks) > 1:
             notes.append("this decoder reads the base layer only; later chunks were skipped")
+        try:
+            _, inverse_gain = self._gains(header.quality)
+        except QualityError as err:
+            raise StreamError(f"the stream's {err}") from None
         y_hat = self._decode_base(header, base[0])
-        _, inverse_gain = self._gains(header.quality)
         x = self.net.g_s(y_hat.to(self.device) * inverse_gain)
         x = x[0, :, : header.height, : header.width].clamp(0, 1)
         pixels = torch.round(x * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
