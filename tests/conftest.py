@@ -27,15 +27,22 @@ def photo() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def codec():
-    from scalecodec.api import open_codec
+def encoder():
+    from scalecodec.api import open_encoder
 
-    return open_codec(None, "cpu")
+    return open_encoder(None, "cpu")
 
 
 @pytest.fixture(scope="session")
-def stream(codec, photo) -> bytes:
-    return codec.encode(photo, 3.0)
+def decoder():
+    from scalecodec.api import open_decoder
+
+    return open_decoder(None)
+
+
+@pytest.fixture(scope="session")
+def stream(encoder, photo) -> bytes:
+    return encoder.encode(photo, 3.0)
 
 
 @pytest.fixture

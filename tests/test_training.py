@@ -22,7 +22,7 @@ def test_train_resume_export_and_use(tmp_path):
     r = scc(*args, "--minutes", 0.1, check=True)
     assert b"resumed" in r.stderr and _steps(work) > state_steps
 
-    model = tmp_path / "models" / "toy.pt"
+    model = tmp_path / "models" / "toy.npz"
     model.parent.mkdir()
     scc("export", work / "checkpoint.pt", model, "--data", photos, check=True)
     env = {"SCC_MODEL_DIR": str(model.parent)}

@@ -1,11 +1,14 @@
-"""The library API behind `scc encode` and `scc decode`: bytes in, bytes out."""
+"""The library API behind `scc encode` and `scc decode`: bytes in, bytes out.
+
+Decoding imports neither torch nor the encoder: it runs on numpy alone.
+"""
 
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import container
-from .codec import Codec
+from .decoder import Decoder
 from .errors import OutputError
 from .images import encode_image, load_image
 from .model_file import find_model, load_model
@@ -36,8 +39,15 @@ class DecodeResult:
 
 
 @functools.lru_cache(maxsize=4)
-def open_codec(model_path: str | None = None, device: str = "auto") -> Codec:
-    return Codec(load_model(Path(model_path) if model_path else None), device)
+def open_encoder(model_path: str | None = None, device: str = "auto"):
+    from .encoder import Encoder
+
+    return Encoder(load_model(Path(model_path) if model_path else None), device)
+
+
+@functools.lru_cache(maxsize=4)
+def open_decoder(model_path: str | None = None) -> Decoder:
+    return Decoder(load_model(Path(model_path) if model_path else None))
 
 
 def output_format(path: str) -> str:
@@ -51,15 +61,14 @@ def output_format(path: str) -> str:
 
 def encode_file(data: bytes, quality: float, model_path=None, device="auto", name="input") -> EncodeResult:
     src = load_image(data, name)
-    codec = open_codec(model_path, device)
-    stream = codec.encode(src.pixels, quality, src.colour)
+    stream = open_encoder(model_path, device).encode(src.pixels, quality, src.colour)
     h, w = src.pixels.shape[:2]
     return EncodeResult(stream, w, h, src.notes)
 
 
-def decode_file(data: bytes, model_path=None, device="auto", fmt="PNG") -> DecodeResult:
+def decode_file(data: bytes, model_path=None, fmt="PNG") -> DecodeResult:
     header = container.parse(data).header
     path = model_path or str(find_model(header.model_id))
-    decoded = open_codec(path, device).decode(data)
+    decoded = open_decoder(path).decode(data)
     h, w = decoded.pixels.shape[:2]
     return DecodeResult(encode_image(decoded.pixels, fmt), decoded.pixels, w, h, decoded.warnings)

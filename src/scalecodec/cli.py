@@ -10,8 +10,8 @@ Exit codes (also in README.md):
   6  the output cannot be written, or exists and --force was not given
 
 Data goes to stdout only when an output is '-'; everything else goes to stderr.
-torch is imported only by the commands that run a network, so `info` and
-`truncate` start in milliseconds.
+torch is imported only by the commands that run the encoder or train: `info`
+and `truncate` start in milliseconds, and `decode` needs only numpy.
 """
 
 import functools
@@ -78,7 +78,7 @@ def user_errors(fn):
 
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-    help="Where the transforms run; the prior path always runs on the CPU.",
+    help="Where the encoder's analysis transforms run (decoding is always exact, on the CPU).",
 )
 model_option = click.option(
     "--model", "model_path", type=click.Path(dir_okay=False), default=None,
@@ -128,18 +128,20 @@ def encode(input_path, output_path, quality, model_path, device, force, quiet):
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
 @model_option
-@device_option
 @force_option
 @quiet_option
 @user_errors
-def decode(input_path, output_path, model_path, device, force, quiet):
-    """Decompress stream IN into image OUT (PNG for '-'; .png, .ppm, .pgm, .bmp, .tif)."""
+def decode(input_path, output_path, model_path, force, quiet):
+    """Decompress stream IN into image OUT (PNG for '-'; .png, .ppm, .pgm, .bmp, .tif).
+
+    Decoding runs on the CPU in exact integer arithmetic, without torch: the
+    output is the same bytes on every machine."""
     from .api import decode_file, output_format
 
     fmt = output_format(output_path)
     check_output(output_path, force, input_path)
     t = time.perf_counter()
-    result = decode_file(read_input(input_path), model_path, device, fmt)
+    result = decode_file(read_input(input_path), model_path, fmt)
     for n in result.notes:
         note(f"warning: {n}")
     write_output(output_path, result.image, force)
@@ -278,6 +280,8 @@ def export_command(checkpoint, output_path, data, force):
     from .training.export import export
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if not output_path.endswith(".npz"):
+        raise click.BadParameter("model files are .npz (that is where decoders look)", param_hint="OUT")
     check_output(output_path, force)
     model_id = export(Path(checkpoint), Path(data), Path(output_path))
     note(f"wrote {output_path} (model id {model_id})")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import open_codec
+from .api import open_decoder, open_encoder
 from .images import IMAGE_SUFFIXES, load_image
 from .metrics import ms_ssim, psnr
 
@@ -38,7 +38,7 @@ def evaluate(folder: Path, qualities: list[float], model_path=None, device="auto
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images in {folder}")
-    codec = open_codec(model_path, device)
+    encoder, decoder = open_encoder(model_path, device), open_decoder(model_path)
     records = []
     with tempfile.TemporaryDirectory(prefix="scc-eval-") as tmp:
         total = len(files) * len(qualities)
@@ -46,13 +46,13 @@ def evaluate(folder: Path, qualities: list[float], model_path=None, device="auto
             src = load_image(path.read_bytes(), str(path))
             for j, q in enumerate(qualities):
                 t0 = time.perf_counter()
-                stream = codec.encode(src.pixels, q, src.colour)
+                stream = encoder.encode(src.pixels, q, src.colour)
                 t1 = time.perf_counter()
                 out = Path(tmp) / f"{path.stem}-q{q:g}.scc"
                 out.write_bytes(stream)
                 size = out.stat().st_size
                 t2 = time.perf_counter()
-                decoded = codec.decode(out.read_bytes()).pixels
+                decoded = decoder.decode(out.read_bytes()).pixels
                 t3 = time.perf_counter()
                 ref = src.pixels if decoded.ndim == 3 else src.pixels[:, :, 0]
                 h, w = ref.shape[:2]
@@ -62,10 +62,10 @@ def evaluate(folder: Path, qualities: list[float], model_path=None, device="auto
                 r = records[-1]
                 print(f"[{n}/{total}] {path.name} q{q:g}: {r.bpp:.4f} bpp, {r.psnr:.2f} dB, "
                       f"enc {r.encode_s:.2f} s, dec {r.decode_s:.2f} s", file=progress, flush=True)
-    return summarize(records, codec)
+    return summarize(records, encoder)
 
 
-def summarize(records: list[Record], codec) -> dict:
+def summarize(records: list[Record], encoder) -> dict:
     means = []
     for q in sorted({r.quality for r in records}):
         rs = [r for r in records if r.quality == q]
@@ -76,9 +76,9 @@ def summarize(records: list[Record], codec) -> dict:
                for k in ("bpp", "psnr", "ms_ssim", "encode_s", "decode_s")},
         })
     return {
-        "model": codec.model.path.name,
-        "model_id": codec.model.model_id.hex(),
-        "device": str(codec.device),
+        "model": encoder.model.path.name,
+        "model_id": encoder.model.model_id.hex(),
+        "encoder_device": str(encoder.device),
         "mean": means,
         "images": [asdict(r) for r in records],
     }

@@ -1,82 +1,140 @@
-"""Loading shipped model files and finding them by id."""
+"""Model files: one .npz per model, readable with numpy alone.
+
+A model file holds a JSON tree (`meta`) whose array leaves are stored as npz
+members; the string "@array:<key>" in the tree names the member. The decoder
+reads only integer tables and fixed-point networks from it, so it needs no
+torch. The model id is the first 16 bytes of the file's SHA-256.
+"""
 
 import hashlib
 import io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from .entropy.tables import PmfTables
 from .errors import ModelError
-from .nn.model import GainedHyperprior
 from .prior import FixedPointHyperSynthesis
+from .synthesis import FixedPointSynthesis
 
-DEFAULT_MODEL = "scc-hyperprior-n64.pt"
+FORMAT = "scalecodec-model-1"
+DEFAULT_MODEL = "scc-hyperprior-n64.npz"
+_ARRAY = "@array:"
 
 
 def models_dir() -> Path:
     env = os.environ.get("SCC_MODEL_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "models"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+
+
+def default_model_path() -> Path:
+    return models_dir() / DEFAULT_MODEL
 
 
 def model_id_of(path: Path) -> bytes:
     return hashlib.sha256(Path(path).read_bytes()).digest()[:16]
 
 
-@dataclass
-class LoadedModel:
-    path: Path
-    model_id: bytes
-    network: GainedHyperprior
-    hyper_synthesis: FixedPointHyperSynthesis
-    z_tables: PmfTables
-    y_tables: PmfTables
-    info: dict
+def write_model(path: Path, tree: dict) -> bytes:
+    """Write tree (dicts, lists, scalars, numpy arrays) atomically; returns the id."""
+    arrays = {}
+
+    def strip(node, key):
+        if isinstance(node, dict):
+            return {k: strip(v, f"{key}/{k}") for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [strip(v, f"{key}/{i}") for i, v in enumerate(node)]
+        if isinstance(node, np.ndarray):
+            arrays[key] = node
+            return _ARRAY + key
+        return node
+
+    meta = strip(tree, "")
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+    return model_id_of(path)
 
 
-def _tables(state: dict) -> PmfTables:
-    return PmfTables(state["counts"].numpy(), state["offsets"].numpy(), state["lengths"].numpy())
-
-
-def load_model(path: Path | None = None) -> LoadedModel:
-    path = Path(path) if path else models_dir() / DEFAULT_MODEL
+def read_model(path: Path) -> tuple[dict, bytes]:
+    """(tree, model id) of a model file."""
+    path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     raw = path.read_bytes()
     try:
-        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-        arch = state["architecture"]
-        net = GainedHyperprior(arch["n"], arch["m"], arch["lambdas"])
-        missing, unexpected = net.load_state_dict(state["weights"], strict=False)
-        if unexpected or any(not k.startswith("z_density") for k in missing):
-            raise ModelError(f"{path} does not match the network it declares")
-    except ModelError:
-        raise
-    except Exception as err:  # a corrupt or foreign file, whatever torch raises
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            meta = json.loads(npz["meta"].tobytes())
+            arrays = {k: npz[k] for k in npz.files if k != "meta"}
+    except Exception as err:  # whatever a corrupt or foreign file makes numpy raise
         raise ModelError(f"cannot read model file {path}: {err}") from None
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return LoadedModel(
-        path=path,
-        model_id=hashlib.sha256(raw).digest()[:16],
-        network=net,
-        hyper_synthesis=FixedPointHyperSynthesis(state["hyper_synthesis"]),
-        z_tables=_tables(state["z_tables"]),
-        y_tables=_tables(state["y_tables"]),
-        info={"architecture": arch, "training": state.get("training", {})},
-    )
+
+    def fill(node):
+        if isinstance(node, dict):
+            return {k: fill(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fill(v) for v in node]
+        if isinstance(node, str) and node.startswith(_ARRAY):
+            return arrays[node[len(_ARRAY):]]
+        return node
+
+    tree = fill(meta)
+    if tree.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a {FORMAT} model file")
+    return tree, hashlib.sha256(raw).digest()[:16]
 
 
-def find_model(model_id: bytes, search: list[Path] | None = None) -> Path:
-    """The model file whose id is model_id, among the candidates or models_dir()."""
-    candidates = search if search is not None else sorted(models_dir().glob("*.pt"))
-    for p in candidates:
-        if p.is_file() and model_id_of(p) == model_id:
+@dataclass
+class DecoderModel:
+    """What decoding needs (and what the encoder shares with it)."""
+
+    path: Path
+    model_id: bytes
+    n: int
+    m: int
+    levels: int
+    hyper_synthesis: FixedPointHyperSynthesis
+    synthesis: FixedPointSynthesis
+    z_tables: PmfTables
+    y_tables: PmfTables
+    tree: dict
+
+
+def _tables(t: dict) -> PmfTables:
+    return PmfTables(t["counts"], t["offsets"], t["lengths"])
+
+
+def load_model(path: Path | None = None) -> DecoderModel:
+    path = Path(path) if path else default_model_path()
+    tree, model_id = read_model(path)
+    try:
+        arch = tree["architecture"]
+        return DecoderModel(
+            path=path,
+            model_id=model_id,
+            n=int(arch["n"]),
+            m=int(arch["m"]),
+            levels=len(arch["lambdas"]),
+            hyper_synthesis=FixedPointHyperSynthesis(tree["hyper_synthesis"]),
+            synthesis=FixedPointSynthesis(tree["synthesis"]),
+            z_tables=_tables(tree["z_tables"]),
+            y_tables=_tables(tree["y_tables"]),
+            tree=tree,
+        )
+    except (KeyError, ValueError, TypeError) as err:
+        raise ModelError(f"{path} is incomplete or inconsistent: {err}") from None
+
+
+def find_model(model_id: bytes) -> Path:
+    """The installed model file whose id is model_id."""
+    for p in sorted(models_dir().glob("*.npz")):
+        if model_id_of(p) == model_id:
             return p
     raise ModelError(
         f"this stream was made by model {model_id.hex()}, which is not installed "

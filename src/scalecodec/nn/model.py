@@ -12,7 +12,8 @@ class GainedHyperprior(nn.Module):
 
     Quality level k scales the latent by gain[k] before quantization and by
     inverse_gain[k] after it, so one set of transforms serves every rate. A
-    fractional quality interpolates the neighbouring vectors geometrically.
+    fractional quality interpolates the neighbouring vectors linearly, which the
+    decoder can repeat exactly in integers (scalecodec.synthesis).
     """
 
     def __init__(self, n: int, m: int, lambdas: list[float]):
@@ -39,9 +40,10 @@ class GainedHyperprior(nn.Module):
         quality = quality.clamp(0, self.levels - 1)
         lo = quality.floor().long().clamp(max=self.levels - 2)
         t = (quality - lo).to(self.log_gain.dtype)[:, None]
-        g = (1 - t) * self.log_gain[lo] + t * self.log_gain[lo + 1]
-        ig = (1 - t) * self.log_inverse_gain[lo] + t * self.log_inverse_gain[lo + 1]
-        return g.exp()[:, :, None, None], ig.exp()[:, :, None, None]
+        gain, inverse = self.log_gain.exp(), self.log_inverse_gain.exp()
+        g = (1 - t) * gain[lo] + t * gain[lo + 1]
+        ig = (1 - t) * inverse[lo] + t * inverse[lo + 1]
+        return g[:, :, None, None], ig[:, :, None, None]
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
         """Training pass: uniform noise for rates, rounding for reconstruction."""

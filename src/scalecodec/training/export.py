@@ -1,23 +1,25 @@
 """Turn a training checkpoint into a shippable model file.
 
-The model file holds the float weights plus everything the coder needs as
-integers, derived here once: the probability tables of z (per channel) and of
-y (per scale-table entry), and the fixed-point hyper synthesis.
+The model file holds the encoder's float weights plus everything the decoder
+needs as integers, derived here once: the probability tables of z (per
+channel) and of y (per scale-table entry), and the fixed-point hyper synthesis
+and synthesis.
 """
 
 import copy
-import hashlib
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..entropy.tables import PmfTables
+from ..fixedpoint import ACT_BITS, WEIGHT_BITS, FixedPointNetwork
+from ..nn.gdn import GDN
 from ..nn.model import GainedHyperprior
-from ..prior import ACT_BITS, WEIGHT_BITS, FixedPointHyperSynthesis
+from ..model_file import FORMAT, write_model
+from ..prior import FixedPointHyperSynthesis
 from .data import PatchPool
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
 TAIL_MASS = 1e-9
 Z_RANGE = 1024
+ENCODER_PARTS = {"g_a", "h_a", "log_gain", "log_inverse_gain", "lambdas"}
 
 
 def scale_table() -> np.ndarray:
@@ -67,65 +70,103 @@ def _frac_bits(max_abs: torch.Tensor, bits: int, headroom: float = 1.0) -> torch
     return torch.floor(torch.log2((2**bits - 1) / (max_abs.double().clamp(min=1e-8) * headroom)))
 
 
-@torch.no_grad()
-def fixed_point_hyper_synthesis(model: GainedHyperprior, z_samples: list[torch.Tensor]) -> dict:
-    """Quantize h_s, with activation ranges calibrated on z from training patches."""
-    convs = [m for m in copy.deepcopy(model.h_s).double()
-             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    maxima = [None] * len(convs)
-    for z in z_samples:
-        x = torch.round(z).double()
-        for i, conv in enumerate(convs):
-            x = conv(x)
-            if i < len(convs) - 1:
-                x = torch.relu(x)
-                peak = x.abs().amax()
-            else:
-                peak = x.abs().amax(dim=(0, 2, 3))
-            maxima[i] = peak if maxima[i] is None else torch.maximum(maxima[i], peak)
-    layers, in_frac = [], 0
-    for i, conv in enumerate(convs):
-        transposed = isinstance(conv, torch.nn.ConvTranspose2d)
-        w = conv.weight.detach().double()
-        out_dim = 1 if transposed else 0
-        per_out = w.abs().transpose(0, out_dim).flatten(1).amax(1)
-        w_frac = _frac_bits(per_out, WEIGHT_BITS)
-        shape = [1, 1, 1, 1]
-        shape[out_dim] = -1
-        w_int = torch.round(w * torch.exp2(w_frac).view(shape))
-        bias = torch.round(conv.bias.detach().double() * torch.exp2(w_frac + in_frac))
-        # Headroom of 2 for activations beyond the calibration set; beyond that they clip.
-        out_frac = _frac_bits(maxima[i], ACT_BITS, headroom=2.0)
-        if out_frac.dim() == 0:
-            out_frac = out_frac.expand(w_int.shape[out_dim]).clone()
-        layers.append(
-            {
-                "transposed": transposed,
-                "stride": conv.stride[0],
-                "weight": w_int.to(torch.int32),
-                "bias": bias.to(torch.int64),
-                "weight_frac": w_frac.to(torch.int32),
-                "in_frac": in_frac,
-                "out_frac": out_frac.to(torch.int32),
-                "relu": i < len(convs) - 1,
-            }
-        )
-        if i < len(convs) - 1:
-            in_frac = int(out_frac[0])
-    return {"layers": layers, "m": model.m, "scale_bounds": torch.from_numpy(scale_table()[:-1])}
+def _layer_ops(seq: torch.nn.Sequential) -> list[tuple[torch.nn.Module, bool]]:
+    """(module, relu-follows) for each conv, transposed conv or inverse GDN."""
+    mods, ops, i = list(seq), [], 0
+    while i < len(mods):
+        m = mods[i]
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            relu = i + 1 < len(mods) and isinstance(mods[i + 1], torch.nn.ReLU)
+            ops.append((m, relu))
+            i += 2 if relu else 1
+        elif isinstance(m, GDN) and m.inverse:
+            ops.append((m, False))
+            i += 1
+        else:
+            raise TypeError(f"no fixed-point form for {type(m).__name__}")
+    return ops
 
 
 @torch.no_grad()
-def calibration_latents(model: GainedHyperprior, data: Path, batches: int = 24) -> list[torch.Tensor]:
+def quantize_network(seq: torch.nn.Sequential, inputs: list[torch.Tensor], in_frac: int) -> list[dict]:
+    """Fixed-point states (scalecodec.fixedpoint) for seq, given integer inputs
+    at in_frac fraction bits. Activation ranges are calibrated on the inputs
+    with a headroom of 2; values beyond that clip. The last layer gets one
+    scale per channel, the others one per layer (the next layer shares it)."""
+    ops = _layer_ops(copy.deepcopy(seq).double())
+    maxima = [None] * len(ops)
+    for x in inputs:
+        x = x.double() * 2.0**-in_frac
+        for j, (m, relu) in enumerate(ops):
+            x = torch.relu(m(x)) if relu else m(x)
+            peak = x.abs().amax(dim=(0, 2, 3)) if j == len(ops) - 1 else x.abs().amax()
+            maxima[j] = peak if maxima[j] is None else torch.maximum(maxima[j], peak)
+    states = []
+    for j, (m, relu) in enumerate(ops):
+        if isinstance(m, GDN):
+            gamma, beta = m._positive(m.gamma, 0.0), m._positive(m.beta, m._beta_min)
+            w_frac = _frac_bits(gamma.abs().amax(1), WEIGHT_BITS)
+            # Keep beta at the accumulator scale well inside float64's exact range.
+            w_frac = torch.minimum(w_frac, torch.floor(torch.log2(2.0**44 / beta)) - 2 * in_frac)
+            weight = torch.round(gamma * torch.exp2(w_frac)[:, None])
+            bias = torch.round(beta * torch.exp2(w_frac + 2 * in_frac))
+            kind = "igdn"
+        else:
+            transposed = isinstance(m, torch.nn.ConvTranspose2d)
+            out_dim = 1 if transposed else 0
+            w = m.weight.double()
+            w_frac = _frac_bits(w.abs().transpose(0, out_dim).flatten(1).amax(1), WEIGHT_BITS)
+            shape = [1, 1, 1, 1]
+            shape[out_dim] = -1
+            weight = torch.round(w * torch.exp2(w_frac).view(shape))
+            bias = torch.round(m.bias.double() * torch.exp2(w_frac + in_frac))
+            kind = "deconv" if transposed else "conv"
+        out_frac = _frac_bits(maxima[j], ACT_BITS, headroom=2.0).expand(len(w_frac)).clone()
+        if kind == "conv" and m.stride != (1, 1):
+            raise TypeError("fixed-point convolutions have stride 1")
+        states.append({"kind": kind, "weight": weight.numpy().astype(np.int32),
+                       "bias": bias.numpy().astype(np.int64), "weight_frac": w_frac.numpy().astype(np.int32),
+                       "in_frac": in_frac, "out_frac": out_frac.numpy().astype(np.int32), "relu": relu})
+        in_frac = int(out_frac[0])
+    return states
+
+
+def hyper_synthesis_state(model: GainedHyperprior, z_samples: list[torch.Tensor]) -> dict:
+    layers = quantize_network(model.h_s, [torch.round(z) for z in z_samples], in_frac=0)
+    return {"layers": layers, "m": model.m, "scale_bounds": scale_table()[:-1]}
+
+
+@torch.no_grad()
+def synthesis_state(model: GainedHyperprior, y_samples: list[torch.Tensor]) -> dict:
+    """Fixed-point g_s plus integer inverse gains (scalecodec.synthesis)."""
+    peak = max(y.abs().max() for y in y_samples)
+    in_frac = int(_frac_bits(peak, ACT_BITS, headroom=2.0))
+    inputs = [torch.round(y.double() * 2.0**in_frac) for y in y_samples]
+    inverse_gain = model.log_inverse_gain.double().exp()
+    gain_frac = int(_frac_bits(inverse_gain.max(), ACT_BITS))
+    return {
+        "layers": quantize_network(model.g_s, inputs, in_frac),
+        "inverse_gain": torch.round(inverse_gain * 2.0**gain_frac).numpy().astype(np.int64),
+        "inverse_gain_frac": gain_frac,
+    }
+
+
+@torch.no_grad()
+def calibration_latents(model: GainedHyperprior, data: Path, batches: int = 28):
+    """z and dequantized y (after the inverse gain) of training patches, all levels."""
     pool = PatchPool(data, crop=256, versions=1, seed=123)
     rng = np.random.default_rng(123)
-    out = []
+    zs, ys = [], []
     for i in range(batches):
         x = pool.batch(4, rng)
         q = torch.full((4,), float(i % model.levels))
-        gain, _ = model.gains(q)
-        out.append(model.h_a(model.g_a(x) * gain))
-    return out
+        gain, inverse_gain = model.gains(q)
+        y = model.g_a(x) * gain
+        z = model.h_a(y)
+        mean, _ = model.h_s(torch.round(z)).chunk(2, 1)
+        zs.append(z)
+        ys.append((torch.round(y - mean) + mean) * inverse_gain)
+    return zs, ys
 
 
 def export(checkpoint: Path, data: Path, out: Path) -> str:
@@ -135,46 +176,50 @@ def export(checkpoint: Path, data: Path, out: Path) -> str:
     model = GainedHyperprior(cfg["n"], cfg["m"], cfg["lambdas"])
     model.load_state_dict(state["model"])
     model.eval()
-    z = calibration_latents(model, data)
-    fixed = fixed_point_hyper_synthesis(model, z)
-    _report_fixed_point_error(model, fixed, z)
-    z_tables, y_tables = factorized_tables(model), gaussian_tables(scale_table())
-    payload = {
-        "format": "scalecodec-model-1",
+    with torch.no_grad():
+        z, y = calibration_latents(model, data)
+        hyper = hyper_synthesis_state(model, z)
+        synthesis = synthesis_state(model, y)
+        _report_fixed_point_error(model, hyper, synthesis, z, y)
+        z_tables = factorized_tables(model)
+    tree = {
+        "format": FORMAT,
         "architecture": {"kind": "gained-mean-scale-hyperprior", "n": cfg["n"], "m": cfg["m"],
                          "lambdas": cfg["lambdas"]},
-        "weights": {k: v for k, v in model.state_dict().items() if not k.startswith("z_density")},
-        "hyper_synthesis": fixed,
+        # The encoder's float transforms; the decoder's networks are the fixed-point ones.
+        "encoder": {k: v.numpy() for k, v in model.state_dict().items() if k.split(".")[0] in ENCODER_PARTS},
+        "hyper_synthesis": hyper,
+        "synthesis": synthesis,
         "z_tables": _tables_state(z_tables),
-        "y_tables": _tables_state(y_tables),
+        "y_tables": _tables_state(gaussian_tables(scale_table())),
         "training": {"steps": state["step"], "minutes": round(state["elapsed"] / 60, 1),
                      "hardware": state.get("hardware", "unknown"), "config": cfg},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, out)
-    model_id = hashlib.sha256(out.read_bytes()).hexdigest()[:32]
+    model_id = write_model(out, tree).hex()
     log.info("exported %s (model id %s)", out, model_id)
     return model_id
 
 
 def _tables_state(t: PmfTables) -> dict:
-    return {"counts": torch.from_numpy(t.counts), "offsets": torch.from_numpy(t.offsets),
-            "lengths": torch.from_numpy(t.lengths)}
+    return {"counts": t.counts, "offsets": t.offsets, "lengths": t.lengths}
 
 
-@torch.no_grad()
-def _report_fixed_point_error(model: GainedHyperprior, fixed: dict, z_samples) -> None:
-    hs = FixedPointHyperSynthesis(fixed)
-    err, n_index, n_diff = 0.0, 0, 0
-    bounds = fixed["scale_bounds"]
+def _report_fixed_point_error(model, hyper: dict, synthesis: dict, z_samples, y_samples) -> None:
+    hs = FixedPointHyperSynthesis(hyper)
+    mean_err, n_index, n_diff = 0.0, 0, 0
     for z in z_samples[:4]:
-        mean, index = hs(torch.round(z))
-        ref_mean, ref_scale = model.h_s(torch.round(z)).double().chunk(2, 1)
-        err = max(err, (mean.double() / 256 - ref_mean).abs().max().item())
-        ref_index = torch.bucketize(ref_scale.contiguous(), bounds)
-        n_diff += int((ref_index != index).sum())
-        n_index += index.numel()
-    log.info("fixed-point hyper synthesis: max mean error %.4f, scale index differs for %.3f%%",
-             err, 100 * n_diff / max(n_index, 1))
+        for zi in torch.round(z).double():
+            mean, index = hs(zi.numpy())
+            ref_mean, ref_scale = model.h_s(zi[None].float()).double()[0].chunk(2, 0)
+            mean_err = max(mean_err, float(np.abs(mean / 256 - ref_mean.numpy()).max()))
+            n_diff += int((np.searchsorted(hyper["scale_bounds"], ref_scale.numpy()) != index).sum())
+            n_index += index.size
+    fixed = FixedPointNetwork(synthesis["layers"])
+    pix_err = 0.0
+    for y in y_samples[:2]:
+        for yi in y.double():
+            x = fixed(np.rint(yi.numpy() * 2.0**fixed.in_frac)) * np.exp2(-fixed.out_frac)[:, None, None]
+            pix_err = max(pix_err, 255 * float(np.abs(x - model.g_s(yi[None].float())[0].double().numpy()).max()))
+    log.info("fixed point: hyper synthesis mean error <= %.4f, scale index differs for %.3f%%; "
+             "synthesis error <= %.3f (8-bit levels)", mean_err, 100 * n_diff / max(n_index, 1), pix_err)

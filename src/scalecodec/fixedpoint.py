@@ -1,0 +1,147 @@
+"""Exact fixed-point evaluation of the decoder's networks, in numpy.
+
+Weights and activations are integers with power-of-two scales. Convolutions
+are float64 matrix products of those integers: every product and partial sum
+is an integer below 2**53, so float64 holds it exactly and the result does not
+depend on summation order, thread count, instruction set or BLAS. Rescaling by
+a power of two and rounding are exact; GDN's square root is one correctly
+rounded IEEE operation. The decoder's output is the same bytes on every
+machine, and decoding needs neither torch nor a GPU.
+
+A layer's state (written by scalecodec.training.export) holds:
+  kind        "conv" (stride 1), "deconv" (stride 2) or "igdn"
+  weight      integer weights (conv: out, in, k, k; deconv: in, out, k, k;
+              igdn: the gamma matrix, out, in)
+  bias        integers at the accumulator scale (igdn: beta)
+  weight_frac per-output-channel fraction bits of the weights
+  in_frac     fraction bits of the input activations (one per layer)
+  out_frac    per-output-channel fraction bits of the output activations
+  relu        1 if negative outputs are zeroed
+"""
+
+import numpy as np
+
+ACT_BITS = 15  # activations are signed 16-bit integers
+WEIGHT_BITS = 15
+ACT_LIMIT = 2.0**ACT_BITS - 1
+EXACT_LIMIT = 2.0**53
+_BAND_ELEMENTS = 1 << 22  # bounds the im2col buffer of one band of rows
+
+
+class FixedPointLayer:
+    def __init__(self, state: dict):
+        self.kind = str(state["kind"])
+        self.weight = np.asarray(state["weight"], np.float64)
+        self.bias = np.asarray(state["bias"], np.float64)
+        self.weight_frac = np.asarray(state["weight_frac"], np.float64)
+        self.in_frac = int(state["in_frac"])
+        self.out_frac = np.asarray(state["out_frac"], np.float64)
+        self.relu = bool(state["relu"])
+        if self.kind == "igdn":
+            fan_in, largest_input = self.weight.shape[1], ACT_LIMIT**2
+        elif self.kind == "conv":
+            fan_in, largest_input = self.weight[0].size, ACT_LIMIT
+        elif self.kind == "deconv":
+            fan_in, largest_input = self.weight[:, 0].size, ACT_LIMIT
+        else:
+            raise ValueError(f"unknown fixed-point layer kind {self.kind!r}")
+        worst = fan_in * largest_input * 2.0**WEIGHT_BITS + np.abs(self.bias).max()
+        if worst >= EXACT_LIMIT:
+            raise ValueError(f"a {self.kind} layer could leave float64's exact integer range")
+        if self.kind == "conv":
+            self._matrix = self.weight.reshape(self.weight.shape[0], -1)  # (out, in*k*k)
+        elif self.kind == "deconv":
+            self._matrix = _subpixel_matrix(self.weight)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x: (C, H, W) float64 integers -> (C', H', W') float64 integers."""
+        if self.kind == "igdn":
+            return self._igdn(x)
+        acc = self._conv(x) if self.kind == "conv" else self._deconv(x)
+        acc += self.bias[:, None, None]
+        acc *= np.exp2(self.out_frac - self.in_frac - self.weight_frac)[:, None, None]
+        np.rint(acc, out=acc)
+        return np.clip(acc, 0 if self.relu else -ACT_LIMIT, ACT_LIMIT, out=acc)
+
+    def _conv(self, x: np.ndarray) -> np.ndarray:
+        """Stride 1, padding k//2."""
+        return _banded_matmul(self._matrix, x, self.weight.shape[-1])
+
+    def _deconv(self, x: np.ndarray) -> np.ndarray:
+        """Stride 2, padding 2, output padding 1, as a 3x3 convolution to the
+        four output phases followed by a pixel shuffle: one matrix product."""
+        c4, h, w = self._matrix.shape[0], x.shape[1], x.shape[2]
+        phases = _banded_matmul(self._matrix, x, 3).reshape(c4 // 4, 2, 2, h, w)
+        return phases.transpose(0, 3, 1, 4, 2).reshape(c4 // 4, 2 * h, 2 * w)
+
+    def _igdn(self, x: np.ndarray) -> np.ndarray:
+        c, h, w = x.shape
+        flat = x.reshape(c, -1)
+        acc = self.weight @ (flat * flat) + self.bias[:, None]
+        acc *= np.exp2(-2 * self.in_frac - self.weight_frac)[:, None]
+        np.sqrt(acc, out=acc)
+        acc *= flat
+        acc *= np.exp2(self.out_frac - self.in_frac)[:, None]
+        np.rint(acc, out=acc)
+        return np.clip(acc, -ACT_LIMIT, ACT_LIMIT, out=acc).reshape(c, h, w)
+
+
+def _subpixel_matrix(weight: np.ndarray) -> np.ndarray:
+    """A 5x5 stride-2 transposed convolution (padding 2, output padding 1) as a
+    3x3 convolution with 4x the output channels, one per output phase.
+
+    Output row 2u + a sums input rows u + s, s in {-1, 0, 1}, with kernel row
+    a + 2 - 2s (when that lies in 0..4); likewise for columns.
+    """
+    cin, cout, k, _ = weight.shape
+    if k != 5:
+        raise ValueError("fixed-point transposed convolutions are 5x5")
+    taps = np.zeros((cout, 2, 2, cin, 3, 3))
+    for a in range(2):
+        for sr in range(3):
+            i = a + 2 - 2 * (sr - 1)
+            if not 0 <= i < k:
+                continue
+            for b in range(2):
+                for sc in range(3):
+                    j = b + 2 - 2 * (sc - 1)
+                    if 0 <= j < k:
+                        taps[:, a, b, :, sr, sc] = weight[:, :, i, j].T
+    return taps.reshape(cout * 4, cin * 9)
+
+
+def _banded_matmul(matrix: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+    """matrix @ im2col(x) for a k x k stride-1 window with padding k//2, in
+    bands of rows so that the column buffer stays small on large images."""
+    cin, h, w = x.shape
+    p = k // 2
+    padded = np.pad(x, ((0, 0), (p, p), (p, p)))
+    out = np.empty((matrix.shape[0], h, w))
+    band = max(1, _BAND_ELEMENTS // (cin * k * k * w))
+    for r0 in range(0, h, band):
+        r1 = min(h, r0 + band)
+        windows = np.lib.stride_tricks.sliding_window_view(padded[:, r0 : r1 + 2 * p], (k, k), axis=(1, 2))
+        cols = windows.transpose(0, 3, 4, 1, 2).reshape(cin * k * k, (r1 - r0) * w)
+        out[:, r0:r1] = (matrix @ cols).reshape(-1, r1 - r0, w)
+    return out
+
+
+class FixedPointNetwork:
+    """A chain of fixed-point layers; input and output are integer arrays."""
+
+    def __init__(self, layers: list[dict]):
+        self.layers = [FixedPointLayer(s) for s in layers]
+
+    @property
+    def in_frac(self) -> int:
+        return self.layers[0].in_frac
+
+    @property
+    def out_frac(self) -> np.ndarray:
+        return self.layers[-1].out_frac
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        for layer in self.layers:
+            x = layer(x)
+        return x

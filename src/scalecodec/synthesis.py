@@ -1,0 +1,43 @@
+"""The deterministic synthesis: integer latents -> 8-bit pixels, exactly.
+
+The decoded image must be the same bytes on any machine (a stream encoded on a
+GPU decodes bit-exactly on a CPU), and float32 convolutions differ with thread
+count and instruction set. So the decoder's synthesis runs in exact fixed point
+(scalecodec.fixedpoint), and so does the inverse gain: its per-level vectors
+are integers, and a fractional quality interpolates them linearly in integer
+arithmetic.
+"""
+
+import numpy as np
+
+from .fixedpoint import ACT_LIMIT, FixedPointNetwork
+from .prior import MEAN_FRAC_BITS
+
+QUALITY_FRAC_BITS = 8  # the header's 8.8 fixed-point quality
+Y_LIMIT = 2**24  # |y_hat| bound (in 1/256 units) that keeps y * gain exact
+
+
+class FixedPointSynthesis:
+    def __init__(self, state: dict):
+        self.network = FixedPointNetwork(state["layers"])
+        self.inverse_gain = np.asarray(state["inverse_gain"], np.int64)  # (levels, M)
+        self.inverse_gain_frac = int(state["inverse_gain_frac"])
+
+    def inverse_gain_at(self, quality_fixed: int) -> np.ndarray:
+        """Integer inverse gain (M,) in units of 2**-(frac + 8), for quality
+        1 + quality_fixed / 256."""
+        one = 1 << QUALITY_FRAC_BITS
+        lo = min(quality_fixed // one, self.inverse_gain.shape[0] - 2)
+        t = quality_fixed - lo * one
+        return (one - t) * self.inverse_gain[lo] + t * self.inverse_gain[lo + 1]
+
+    def __call__(self, y_fixed: np.ndarray, quality_fixed: int) -> np.ndarray:
+        """y_fixed: (M, h, w) int64 latents in 1/256 units -> (16h, 16w, 3) uint8."""
+        gain = self.inverse_gain_at(quality_fixed).astype(np.float64)[:, None, None]
+        y = np.clip(y_fixed, -Y_LIMIT, Y_LIMIT).astype(np.float64) * gain
+        shift = self.network.in_frac - MEAN_FRAC_BITS - QUALITY_FRAC_BITS - self.inverse_gain_frac
+        x = np.clip(np.rint(y * 2.0**shift), -ACT_LIMIT, ACT_LIMIT)
+        x = self.network(x)
+        x *= (255 * np.exp2(-self.network.out_frac))[:, None, None]
+        pixels = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(pixels.transpose(1, 2, 0))
