@@ -23,7 +23,7 @@ import time
 import click
 
 from .errors import (
-    ContainerError, ImageInputError, InputError, ModelError, OutputError, QualityError,
+    ContainerError, ImageInputError, InputError, ModelError, OutputError, UsageError,
 )
 from .fileio import check_output, read_input, write_output
 
@@ -54,7 +54,7 @@ def user_errors(fn):
             _fail(EXIT_MODEL, str(err))
         except OutputError as err:
             _fail(EXIT_OUTPUT, str(err))
-        except QualityError as err:
+        except UsageError as err:
             _fail(EXIT_USAGE, str(err))
         except BrokenPipeError:
             sys.stderr.close()
@@ -219,19 +219,21 @@ def compare(reference, test, as_json):
               help="Results file: JSON, or per-image CSV if it ends in .csv.")
 @model_option
 @device_option
+@force_option
 @user_errors
-def eval_command(folder, qualities, output_path, model_path, device):
+def eval_command(folder, qualities, output_path, model_path, device, force):
     """Encode and decode every image in FOLDER; report bpp (file bytes), PSNR,
     MS-SSIM and times per image and on average."""
     from pathlib import Path
 
     from .evaluate import evaluate, write_results
 
+    check_output(output_path, force)
     results = evaluate(Path(folder), list(qualities), model_path, device)
     for m in results["mean"]:
         note(f"quality {m['quality']:g}: {m['bpp']:.4f} bpp, {m['psnr']:.2f} dB, "
              f"MS-SSIM {m['ms_ssim']:.4f} (mean of {m['images']})")
-    write_results(results, output_path)
+    write_results(results, output_path, force)
 
 
 @main.command()
@@ -249,6 +251,7 @@ def eval_command(folder, qualities, output_path, model_path, device):
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--bf16", is_flag=True, help="bf16 autocast (a gain only on CPUs with AVX512-BF16, or GPUs).")
 @click.option("--threads", type=int, default=0, help="CPU threads (default: torch's choice).")
+@user_errors
 def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads):
     """Train the variable-rate codec on the photos in DATA.
 

@@ -20,7 +20,11 @@ class ModelError(Exception):
     """No usable model: missing, unreadable, or not the one a stream needs."""
 
 
-class QualityError(ValueError):
+class UsageError(ValueError):
+    """An option or argument the command cannot work with."""
+
+
+class QualityError(UsageError):
     """The requested quality is outside what the model offers."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .api import open_decoder, open_encoder
+from .errors import InputError
 from .images import IMAGE_SUFFIXES, load_image
 from .metrics import ms_ssim, psnr
 
@@ -37,7 +38,7 @@ def evaluate(folder: Path, qualities: list[float], model_path=None, device="auto
              progress=sys.stderr) -> dict:
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"no images in {folder}")
+        raise InputError(f"{folder}: no images found")
     encoder, decoder = open_encoder(model_path, device), open_decoder(model_path)
     records = []
     with tempfile.TemporaryDirectory(prefix="scc-eval-") as tmp:
@@ -84,7 +85,7 @@ def summarize(records: list[Record], encoder) -> dict:
     }
 
 
-def write_results(results: dict, path: str) -> None:
+def write_results(results: dict, path: str, force: bool = False) -> None:
     """JSON, or CSV of the per-image records when the name ends in .csv."""
     from .fileio import write_output
 
@@ -98,4 +99,4 @@ def write_results(results: dict, path: str) -> None:
         data = buf.getvalue().encode()
     else:
         data = (json.dumps(results, indent=1) + "\n").encode()
-    write_output(path, data, force=True)
+    write_output(path, data, force)

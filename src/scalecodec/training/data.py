@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import InputError
 from ..images import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 def find_images(root: Path) -> list[Path]:
     files = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"no images under {root}")
+        raise InputError(f"{root}: no images found")
     return files
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..errors import UsageError
 from ..nn.model import GainedHyperprior
 from .data import PatchPool
 
@@ -102,6 +103,11 @@ class Trainer:
 
     def _resume(self):
         state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+        saved = {k: state["config"][k] for k in ("n", "m", "lambdas")}
+        wanted = {k: getattr(self.cfg, k) for k in ("n", "m", "lambdas")}
+        if saved != wanted:
+            raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
+                             f"use another --workdir or the same options")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.step, self.elapsed = state["step"], state["elapsed"]
