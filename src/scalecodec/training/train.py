@@ -194,6 +194,11 @@ class Trainer:
         self.save()
         if log_file:
             log_file.close()
+        if self.world > 1:
+            # Leave together: a rank that exits while its peer still holds the
+            # connection makes gloo abort that peer.
+            dist.barrier()
+            dist.destroy_process_group()
         log.info("finished: %d steps, %.1f min", self.step, self.elapsed / 60)
 
 
