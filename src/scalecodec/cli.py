@@ -61,11 +61,7 @@ def user_errors(fn):
             sys.exit(EXIT_OUTPUT)
         except KeyboardInterrupt:
             _fail(130, "interrupted")
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
-            raise
-        except SystemExit:
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except BaseException as err:  # constriction panics are BaseExceptions
             if os.environ.get("SCC_DEBUG"):

@@ -11,10 +11,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .container import ColourFormat
+from .container.format import MAX_SIDE
 from .errors import ImageInputError
 
-# Pillow's own safety limit stays on; this is the codec's (see bitstream_spec.md).
-MAX_SIDE = 65535
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
@@ -33,6 +32,7 @@ def load_image(data: bytes, name: str = "input") -> SourceImage:
         raise ImageInputError(f"{name}: not a readable image ({err})") from None
     except Image.DecompressionBombError as err:
         raise ImageInputError(f"{name}: {err}") from None
+    # Pillow's decompression-bomb limit stays on; MAX_SIDE is the format's own.
     if max(im.size) > MAX_SIDE:
         raise ImageInputError(f"{name}: {im.width}x{im.height} exceeds {MAX_SIDE} pixels per side")
     if getattr(im, "n_frames", 1) > 1:
