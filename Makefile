@@ -1,6 +1,7 @@
 # make demo   set up, then encode -> info -> truncate -> decode the sample photo
 # make test   set up, then run the test suite
-# make bench  Kodak rate-distortion and speed (needs KODAK=folder of kodim*.png)
+# make bench  scalecodec against the established codecs on Kodak (KODAK=folder of PNGs);
+#             installs the peers' tools if missing; results in results/<folder name>/
 # make train  train the shipped model further (needs TRAIN_DATA=folder of photos)
 
 PYTHON ?= python3
@@ -29,7 +30,8 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/.bench
-	$(BIN)/python bench/run.py --kodak $(KODAK) --out bench
+	bash scripts/install-peers.sh
+	$(BIN)/scc bench $(KODAK) --out results/$(notdir $(abspath $(KODAK))) --force
 
 train: $(BIN)/.installed
 	$(BIN)/scc train $(TRAIN_DATA) --workdir runs/train --minutes $(MINUTES) --threads 2

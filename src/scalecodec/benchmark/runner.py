@@ -1,0 +1,191 @@
+"""Running codecs on images: one measured point per (image, codec, setting),
+cached on disk so an interrupted run resumes where it stopped."""
+
+import hashlib
+import math
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError
+from ..images import IMAGE_SUFFIXES
+from ..metrics import ms_ssim, psnr
+from .codecs import Codec
+
+
+class ToolError(RuntimeError):
+    """A codec's tool failed on an input."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One benchmark image, as 8-bit RGB in the PNG and PPM files the tools read."""
+    name: str
+    digest: str  # of the pixels, so an edited image is never served from the cache
+    png: Path
+    ppm: Path
+    width: int
+    height: int
+
+    def pixels(self) -> np.ndarray:
+        return np.asarray(Image.open(self.png).convert("RGB"))
+
+
+def prepare_sources(folder: Path, workdir: Path) -> list[Source]:
+    """Every image in folder as RGB 8-bit PNG + PPM (grey images become RGB)."""
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"{folder}: no images found")
+    workdir.mkdir(parents=True, exist_ok=True)
+    sources = []
+    for f in files:
+        try:
+            im = Image.open(f).convert("RGB")
+        except OSError as err:
+            raise InputError(f"{f}: not a readable image ({err})") from None
+        digest = hashlib.sha256(im.tobytes()).hexdigest()[:16]
+        png, ppm = workdir / f"{f.stem}-{digest}.png", workdir / f"{f.stem}-{digest}.ppm"
+        if not png.exists():
+            im.save(png)
+            im.save(ppm)
+        sources.append(Source(f.name, digest, png, ppm, im.width, im.height))
+    return sources
+
+
+# A child's peak RSS as the kernel reports it includes the forking parent's
+# (this Python process, with torch loaded); GNU time forks the tool from its
+# own small process, so its figure is the tool's.
+GNU_TIME = "/usr/bin/time"
+
+
+def run_measured(cmd: list) -> tuple[float, float | None]:
+    """Wall seconds and peak resident MiB (None without GNU time) of one process."""
+    with tempfile.TemporaryDirectory(prefix="scc-run-") as tmp:
+        peak_file, err_file = Path(tmp) / "peak", Path(tmp) / "err"
+        timed = os.access(GNU_TIME, os.X_OK)
+        argv = ([GNU_TIME, "-f", "%M", "-o", peak_file] if timed else []) + list(cmd)
+        with open(err_file, "wb") as err:
+            t = time.perf_counter()
+            proc = subprocess.run([str(c) for c in argv], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err)
+            seconds = time.perf_counter() - t
+        if proc.returncode != 0:
+            message = err_file.read_text(errors="replace").strip().splitlines()[-3:]
+            raise ToolError(f"{Path(str(cmd[0])).name} exited {proc.returncode}: {' / '.join(message)}")
+        peak = int(peak_file.read_text().split()[-1]) / 1024 if timed else None
+    return seconds, peak
+
+
+def measure(codec: Codec, setting, src: Source, workdir: Path) -> dict:
+    """Encode to a real file, decode it, and score the decoded 8-bit image."""
+    coded, rec = workdir / f"coded{codec.suffix}", workdir / f"rec{codec.rec_suffix}"
+    for f in (coded, rec):
+        f.unlink(missing_ok=True)
+    enc_s, enc_mib = run_measured(codec.encode(setting, src.png, src.ppm, coded))
+    size = coded.stat().st_size
+    dec_s, dec_mib = run_measured(codec.decode(coded, rec))
+    ref, out = src.pixels(), np.asarray(Image.open(rec).convert("RGB"))
+    if out.shape != ref.shape:
+        raise ToolError(f"{codec.name} decoded {out.shape[1]}x{out.shape[0]}, "
+                        f"not {ref.shape[1]}x{ref.shape[0]}")
+    score = ms_ssim(ref, out)
+    return {
+        "bytes": size, "bpp": 8 * size / (src.width * src.height),
+        "psnr": psnr(ref, out), "ms_ssim": None if math.isnan(score) else score,
+        "encode_s": enc_s, "decode_s": dec_s, "encode_peak_mib": enc_mib, "decode_peak_mib": dec_mib,
+    }
+
+
+class Cache:
+    """One JSON file per point, written atomically. The key holds the tool's
+    version and its exact command line, so a changed codec is measured anew."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def tag(self, codec: Codec, version: str) -> str:
+        # Rendered at a fixed setting, so adding a setting to a sweep keeps the
+        # points already measured.
+        probe = codec.encode(1, Path("IN.png"), Path("IN.ppm"), Path("OUT")) + codec.decode(
+            Path("IN"), Path("OUT"))
+        return self.named_tag(codec.name, version, *probe[1:])
+
+    @staticmethod
+    def named_tag(name: str, *key) -> str:
+        digest = hashlib.sha256(json.dumps([str(k) for k in key]).encode()).hexdigest()[:12]
+        return f"{name}-{digest}"
+
+    def path(self, tag: str, setting, src: Source) -> Path:
+        return self.root / tag / f"{setting:g}" / f"{Path(src.name).stem}-{src.digest}.json"
+
+    def get(self, path: Path) -> dict | None:
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def put(self, path: Path, record: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+
+
+class Progress:
+    """`[done/total] what: result` lines on stderr, with a time-left estimate
+    from the points measured in this run (cached ones cost nothing)."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.done, self.measured, self.stream = total, 0, 0, stream
+        self.start = time.monotonic()
+
+    def step(self, what: str, result: str, measured: bool):
+        self.done += 1
+        self.measured += measured
+        if not measured:
+            return
+        rate = (time.monotonic() - self.start) / self.measured
+        left = rate * (self.total - self.done)
+        print(f"[{self.done}/{self.total}] {what}: {result} (~{left / 60:.0f} min left)",
+              file=self.stream, flush=True)
+
+
+def sweep(codecs: list[Codec], sources: list[Source], cache: Cache, workdir: Path,
+          progress: Progress, failures: list[str]) -> dict[str, list[dict]]:
+    """Every codec at every setting on every image, in that nesting, so a
+    partial run already has whole curves for the first codecs. A point whose
+    tool fails is reported in failures and left out (and so is its setting's
+    mean, which would otherwise average over fewer images)."""
+    results = {}
+    for codec in codecs:
+        tag = cache.tag(codec, codec.version())
+        records = []
+        for setting in codec.settings:
+            for src in sources:
+                path = cache.path(tag, setting, src)
+                record = cache.get(path)
+                fresh = record is None
+                if fresh:
+                    try:
+                        measured = measure(codec, setting, src, workdir)
+                    except ToolError as err:
+                        failures.append(f"{codec.name} {codec.setting}={setting:g} {src.name}: {err}")
+                        print(f"warning: {failures[-1]}", file=progress.stream, flush=True)
+                        progress.step("", "", False)
+                        continue
+                    record = {"image": src.name, "setting": setting, "width": src.width,
+                              "height": src.height, **measured}
+                    cache.put(path, record)
+                records.append(record)
+                progress.step(f"{codec.name} {codec.setting}={setting:g} {src.name}",
+                              f"{record['bpp']:.3f} bpp, {record['psnr']:.2f} dB", fresh)
+        results[codec.name] = records
+    return results

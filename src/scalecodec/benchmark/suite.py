@@ -1,0 +1,117 @@
+"""`scc bench`: the whole benchmark of one folder, into one results folder."""
+
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from ..errors import OutputError, UsageError
+from ..fileio import write_output
+from . import jpeg2000, report
+from .codecs import DEBIAN_PACKAGES, PEERS, scalecodec
+from .inprocess import SPEED_QUALITY, container_speed, library_speed
+from .runner import Cache, Progress, prepare_sources, sweep
+from .summary import ANCHOR, layers_summary, resolution_summary, summarize
+
+RESULT_FILES = ("results.md", "results.json", "rd-psnr.png", "rd-ms-ssim.png")
+
+
+def codec_names() -> list[str]:
+    return ["scalecodec", *(c.name for c in PEERS)]
+
+
+def _machine() -> str:
+    cpu = platform.processor()
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} CPUs, {cpu}"
+
+
+def _scalable_anchors(sources, cache: Cache, workdir: Path, progress: Progress, single_layer) -> dict:
+    jpeg2000_version = next(c for c in PEERS if c.name == ANCHOR).version()
+    res, lay = [], []
+    for kind, settings, fn, sink in (
+            ("resolutions", jpeg2000.RESOLUTION_BPP, jpeg2000.resolution_point, res),
+            ("layers", (0,), lambda _s, src, wd: jpeg2000.layers_point(src, wd), lay)):
+        tag = cache.named_tag(f"jpeg2000-{kind}", jpeg2000_version, *jpeg2000.METHOD)
+        for setting in settings:
+            for src in sources:
+                path = cache.path(tag, setting, src)
+                record = cache.get(path)
+                fresh = record is None
+                if fresh:
+                    record = fn(setting, src, workdir)
+                    cache.put(path, record)
+                sink.append(record)
+                progress.step(f"jpeg2000 {kind} {setting:g} {src.name}", "done", fresh)
+    return {"resolutions": resolution_summary(res), "layers": layers_summary(lay, single_layer),
+            "per_image": {"resolutions": res, "layers": lay}}
+
+
+def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model: str | None = None,
+                  cache_dir: Path | None = None, scalable: bool = True, force: bool = False,
+                  stream=None) -> dict:
+    stream = stream or sys.stderr
+    names = names or codec_names()
+    unknown = set(names) - set(codec_names())
+    if unknown:
+        raise UsageError(f"unknown codec(s) {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(codec_names())}")
+    if not force and any((out / f).exists() for f in RESULT_FILES):
+        raise OutputError(f"{out} already holds results (use --force to replace them)")
+    all_codecs = [scalecodec(model), *PEERS]
+    codecs, skipped = [], {}
+    for c in all_codecs:
+        if c.name not in names:
+            continue
+        missing = c.missing_tools()
+        if missing:
+            skipped[c.name] = f"{', '.join(missing)} not found (Debian: apt install {DEBIAN_PACKAGES})"
+            print(f"bench: skipping {c.name}: {skipped[c.name]}", file=stream)
+        else:
+            codecs.append(c)
+    if scalable and ANCHOR in skipped:
+        skipped["jpeg2000 scalable anchors"] = "needs opj_compress and opj_decompress"
+        scalable = False
+
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Cache(cache_dir or out / "cache")
+    workdir = cache.root / "work"
+    sources = prepare_sources(folder, workdir / "sources")
+    total = len(sources) * (sum(len(c.settings) for c in codecs)
+                            + (len(jpeg2000.RESOLUTION_BPP) + 1 if scalable else 0))
+    print(f"bench: {len(sources)} images, {len(codecs)} codecs, {total} points "
+          f"(cached points are reused: {cache.root})", file=stream, flush=True)
+    progress, failures = Progress(total, stream), []
+    points = sweep(codecs, sources, cache, workdir, progress, failures)
+    summary = summarize(points, len(sources))
+
+    results = {
+        "dataset": Path(folder).resolve().name, "images": len(sources),
+        "date": datetime.date.today().isoformat(), "machine": _machine(),
+        "labels": {c.name: c.label for c in codecs},
+        "settings": {c.name: f"{c.setting} {', '.join(f'{s:g}' for s in c.settings)}" for c in codecs},
+        "versions": {c.name: c.version() for c in codecs},
+        "skipped": skipped, "failures": failures, "summary": summary,
+    }
+    if scalable:
+        results["jpeg2000_scalable"] = _scalable_anchors(
+            sources, cache, workdir, progress, summary["curves"].get(ANCHOR))
+    if "scalecodec" in names:
+        print("bench: scalecodec library and container speed", file=stream, flush=True)
+        results["scalecodec_library"] = {
+            "quality": SPEED_QUALITY, "devices": library_speed(sources, model),
+            "container": container_speed(sources, model)}
+    results["points"] = points
+    print(f"bench: measured {progress.measured} points, reused {progress.done - progress.measured} "
+          "from the cache", file=stream)
+
+    write_output(str(out / "results.json"), (json.dumps(results, indent=1) + "\n").encode(), True)
+    write_output(str(out / "results.md"), report.markdown(results).encode(), True)
+    report.plots(results, out)
+    print(f"bench: wrote {', '.join(str(out / f) for f in RESULT_FILES)}", file=stream)
+    return results

@@ -1,0 +1,174 @@
+"""The benchmark harness: BD-rate maths, JPEG 2000 prefixes, the reference
+downscaler, and whole `scc bench` runs on a tiny folder through real tools."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import PHOTO, scc
+from scalecodec.benchmark import codecs as codecs_mod
+from scalecodec.benchmark import jpeg2000
+from scalecodec.benchmark.runner import Cache, measure, prepare_sources
+from scalecodec.benchmark.suite import run_benchmark
+from scalecodec.downscale import reference_downscale
+from scalecodec.metrics import bd_rate, ms_ssim_db, pchip
+
+CURVE = [(0.1, 27.0), (0.25, 30.1), (0.5, 32.9), (0.75, 34.6), (1.0, 36.2), (1.5, 38.7)]
+needs_opj = pytest.mark.skipif(shutil.which("opj_compress") is None or shutil.which("opj_decompress") is None,
+                               reason="OpenJPEG tools not installed (scripts/install-peers.sh)")
+needs_cjpeg = pytest.mark.skipif(shutil.which("cjpeg") is None, reason="libjpeg-turbo tools not installed")
+
+
+def test_bd_rate_identical_curves_is_zero():
+    assert bd_rate(CURVE, CURVE) == pytest.approx(0, abs=1e-9)
+
+
+def test_bd_rate_of_rate_scaled_by_0_9_is_minus_10_percent():
+    assert bd_rate(CURVE, [(r * 0.9, q) for r, q in CURVE]) == pytest.approx(-10, abs=1e-9)
+    assert bd_rate(CURVE, [(r * 1.25, q) for r, q in CURVE]) == pytest.approx(25, abs=1e-9)
+
+
+def test_bd_rate_uses_only_the_overlapping_range():
+    # Both curves lie on one line (log rate linear in PSNR) over 30-34 dB,
+    # where the test curve lives; beyond 35 dB the anchor turns much worse.
+    # Only 30-34 dB may count.
+    line = lambda q: math.exp(-6 + 0.2 * q)  # noqa: E731
+    anchor = [(line(q), q) for q in range(27, 36)] + [(line(q) * 3, q) for q in (36, 37)]
+    test = [(line(q), q) for q in range(30, 35)]
+    assert bd_rate(anchor, test) == pytest.approx(0, abs=1e-9)
+    assert bd_rate(anchor, [(r * 0.5, q) for r, q in test]) == pytest.approx(-50, abs=1e-9)
+
+
+def test_bd_rate_rejects_curves_that_do_not_overlap_or_are_too_short():
+    with pytest.raises(ValueError):
+        bd_rate(CURVE[:2], [(r, q + 20) for r, q in CURVE])
+    with pytest.raises(ValueError):
+        bd_rate(CURVE, CURVE[:1])
+
+
+def test_bd_rate_works_on_ms_ssim_in_db():
+    curve = [(r, ms_ssim_db(s)) for r, s in [(0.1, 0.88), (0.25, 0.93), (0.5, 0.96), (1.0, 0.98)]]
+    assert bd_rate(curve, [(r * 0.8, q) for r, q in curve]) == pytest.approx(-20, abs=1e-9)
+
+
+def test_pchip_passes_through_points_and_does_not_overshoot():
+    x, y = np.array([0.0, 1, 2, 3, 4]), np.array([0.0, 0, 1, 1, 1])
+    assert np.allclose(pchip(x, y, x), y)
+    t = np.linspace(0, 4, 401)
+    v = pchip(x, y, t)
+    assert v.min() >= 0 and v.max() <= 1 and np.all(np.diff(v) >= -1e-12)
+
+
+def test_reference_downscale_is_the_named_pillow_filter_and_rejects_upscaling(photo):
+    small = reference_downscale(photo, 60, 44)
+    assert small.shape == (44, 60, 3) and small.dtype == np.uint8
+    expected = np.asarray(Image.fromarray(photo).resize((60, 44), Image.Resampling.BICUBIC))
+    assert np.array_equal(small, expected)
+    assert np.array_equal(reference_downscale(photo, 120, 88), photo)
+    with pytest.raises(ValueError):
+        reference_downscale(photo, 121, 88)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    shutil.copy(PHOTO, d / "a.png")
+    Image.open(PHOTO).convert("L").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(d / "b.png")
+    (d / "notes.txt").write_text("not an image: ignored")
+    return d
+
+
+@needs_opj
+def test_jpeg2000_prefixes_are_real_files_that_decode_exactly(folder, tmp_path):
+    src = prepare_sources(folder, tmp_path / "src")[0]
+    res = jpeg2000.resolution_point(0.5, src, tmp_path)
+    sizes = [res["levels"][k] for k in ("0", "1", "2")]
+    assert [(p["width"], p["height"]) for p in sizes] == [(120, 88), (60, 44), (30, 22)]
+    assert sizes[0]["bytes"] > sizes[1]["bytes"] > sizes[2]["bytes"]
+    assert all(p["prefix_equals_reduced_decode"] for p in sizes)
+    layers = jpeg2000.layers_point(src, tmp_path)["layers"]
+    assert len(layers) == len(jpeg2000.LAYER_BPP)
+    assert all(layers[str(k)]["prefix_equals_reduced_decode"] for k in range(1, 9))
+    sizes = [layers[str(k)]["bytes"] for k in range(1, 9)]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 8
+
+
+@needs_opj
+def test_jpeg2000_parse_rejects_a_codestream_without_packet_lengths(folder, tmp_path):
+    src = prepare_sources(folder, tmp_path / "src")[0]
+    out = tmp_path / "plain.j2k"
+    jpeg2000.run_measured(["opj_compress", "-i", src.ppm, "-o", out, "-I", "-r", "48"])
+    with pytest.raises(jpeg2000.ToolError):
+        jpeg2000.parse(out.read_bytes())
+
+
+def test_scalecodec_runs_as_a_benchmark_codec_through_real_files(folder, tmp_path):
+    src = prepare_sources(folder, tmp_path / "src")[0]
+    point = measure(codecs_mod.scalecodec(), 4, src, tmp_path)
+    assert point["bytes"] == (tmp_path / "coded.scc").stat().st_size
+    assert point["bpp"] == pytest.approx(8 * point["bytes"] / (120 * 88))
+    assert 20 < point["psnr"] < 60 and point["encode_s"] > 0 and point["decode_s"] > 0
+
+
+def test_cache_key_changes_with_the_command_line_or_version():
+    cache = Cache(None)
+    jpeg = next(c for c in codecs_mod.PEERS if c.name == "jpeg")
+    assert cache.tag(jpeg, "v1") == cache.tag(jpeg, "v1")
+    assert cache.tag(jpeg, "v1") != cache.tag(jpeg, "v2")
+    other = codecs_mod.Codec(**{**jpeg.__dict__, "encode": lambda q, png, ppm, out: ["cjpeg", "-baseline", out]})
+    assert cache.tag(other, "v1") != cache.tag(jpeg, "v1")
+
+
+@needs_opj
+@needs_cjpeg
+def test_bench_writes_tables_plots_json_and_resumes_from_cache(folder, tmp_path, capsys):
+    out = tmp_path / "results"
+    first = run_benchmark(folder, out, ["jpeg", "jpeg2000"], force=False)
+    for name in ("results.md", "results.json", "rd-psnr.png", "rd-ms-ssim.png"):
+        assert (out / name).stat().st_size > 0
+    log = capsys.readouterr().err
+    assert "[1/" in log and "min left" in log
+    rows = first["summary"]["rows"]
+    assert set(rows) == {"jpeg", "jpeg2000"}
+    assert rows["jpeg2000"]["bd_rate_vs_jpeg2000_pct"]["psnr"] == pytest.approx(0, abs=1e-9)
+    points = json.loads((out / "results.json").read_text())["points"]
+    assert len(points["jpeg"]) == 2 * len(codecs_mod.PEERS[0].settings)
+    for p in points["jpeg"]:  # bpp is the file's bytes; grey b.png was benchmarked as RGB
+        assert p["bpp"] == pytest.approx(8 * p["bytes"] / (p["width"] * p["height"]))
+    md = (out / "results.md").read_text()
+    assert "| JPEG 2000" in md and "Quality layers" in md and "Pillow bicubic" in md
+
+    # Replacing results needs --force; a resumed run measures nothing again.
+    with pytest.raises(Exception, match="--force"):
+        run_benchmark(folder, out, ["jpeg", "jpeg2000"])
+    again = run_benchmark(folder, out, ["jpeg", "jpeg2000"], force=True)
+    assert "min left" not in capsys.readouterr().err
+    assert again["summary"] == first["summary"]
+
+    # A fresh cache re-measures everything: the bytes agree exactly, PSNR too.
+    fresh = run_benchmark(folder, tmp_path / "fresh", ["jpeg", "jpeg2000"], cache_dir=tmp_path / "c2")
+    for name in ("jpeg", "jpeg2000"):
+        a, b = first["points"][name], fresh["points"][name]
+        assert [p["bytes"] for p in a] == [p["bytes"] for p in b]
+        assert all(math.isclose(p["psnr"], q["psnr"], abs_tol=0.01) for p, q in zip(a, b))
+
+
+def test_bench_skips_a_missing_codec_and_says_so(folder, tmp_path, monkeypatch):
+    ghost = codecs_mod.Codec(**{**codecs_mod.PEERS[0].__dict__, "tools": ("no-such-codec-tool",)})
+    monkeypatch.setattr("scalecodec.benchmark.suite.PEERS", (ghost,))
+    result = run_benchmark(folder, tmp_path / "r", ["jpeg"], scalable=False)
+    assert "no-such-codec-tool not found" in result["skipped"]["jpeg"]
+    assert "skipped jpeg" in (tmp_path / "r" / "results.md").read_text()
+
+
+def test_scc_bench_rejects_an_unknown_codec_and_an_empty_folder(tmp_path):
+    proc = scc("bench", PHOTO.parent, "--codecs", "jpeg,gif", "-o", tmp_path / "r")
+    assert proc.returncode == 2 and b"unknown codec(s) gif" in proc.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = scc("bench", empty, "--codecs", "jpeg", "-o", tmp_path / "r")
+    assert proc.returncode == 3 and b"no images found" in proc.stderr
