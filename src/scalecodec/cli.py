@@ -8,6 +8,7 @@ Exit codes (also in README.md):
   4  the stream is invalid, corrupt, or does not decode
   5  no usable model: missing, unreadable, or not the one the stream needs
   6  the output cannot be written, or exists and --force was not given
+  130  interrupted; `scc bench` keeps its finished points (run it again to resume)
 
 Data goes to stdout only when an output is '-'; everything else goes to stderr.
 torch is imported only by the commands that run the encoder or train: `info`
