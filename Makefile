@@ -19,17 +19,13 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-$(BIN)/.bench: $(BIN)/.installed requirements-bench.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
-	touch $@
-
 demo: $(BIN)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" bash examples/demo.sh
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
-bench: $(BIN)/.bench
+bench: $(BIN)/.installed
 	bash scripts/install-peers.sh
 	$(BIN)/scc bench $(KODAK) --out results/$(notdir $(abspath $(KODAK))) --force
 

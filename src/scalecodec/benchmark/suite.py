@@ -1,6 +1,7 @@
 """`scc bench`: the whole benchmark of one folder, into one results folder."""
 
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -78,6 +79,11 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
         skipped["jpeg2000 scalable anchors"] = "needs opj_compress and opj_decompress"
         scalable = False
 
+    can_plot = importlib.util.find_spec("matplotlib") is not None
+    if not can_plot:
+        print("bench: matplotlib is not installed, so there will be no plots "
+              "(pip install 'scalecodec[bench]')", file=stream)
+
     out.mkdir(parents=True, exist_ok=True)
     cache = Cache(cache_dir or out / "cache")
     workdir = cache.root / "work"
@@ -112,6 +118,8 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
 
     write_output(str(out / "results.json"), (json.dumps(results, indent=1) + "\n").encode(), True)
     write_output(str(out / "results.md"), report.markdown(results).encode(), True)
-    report.plots(results, out)
-    print(f"bench: wrote {', '.join(str(out / f) for f in RESULT_FILES)}", file=stream)
+    if can_plot:
+        report.plots(results, out)
+    written = [out / f for f in RESULT_FILES if (out / f).exists()]
+    print(f"bench: wrote {', '.join(map(str, written))}", file=stream)
     return results
