@@ -165,6 +165,17 @@ def test_bench_skips_a_missing_codec_and_says_so(folder, tmp_path, monkeypatch):
     assert "skipped jpeg" in (tmp_path / "r" / "results.md").read_text()
 
 
+def test_bench_reports_a_failing_tool_and_leaves_its_points_out(folder, tmp_path, monkeypatch):
+    broken = codecs_mod.Codec(**{**codecs_mod.PEERS[0].__dict__, "tools": ("false",),
+                                 "encode": lambda q, png, ppm, out: ["false"]})
+    monkeypatch.setattr("scalecodec.benchmark.suite.PEERS", (broken,))
+    result = run_benchmark(folder, tmp_path / "r", ["jpeg"], scalable=False)
+    assert len(result["failures"]) == 2 * len(broken.settings)
+    assert "false exited 1" in result["failures"][0]
+    assert result["points"]["jpeg"] == [] and "jpeg" not in result["summary"]["rows"]
+    assert "failed: jpeg quality=3 a.png" in (tmp_path / "r" / "results.md").read_text()
+
+
 def test_scc_bench_rejects_an_unknown_codec_and_an_empty_folder(tmp_path):
     proc = scc("bench", PHOTO.parent, "--codecs", "jpeg,gif", "-o", tmp_path / "r")
     assert proc.returncode == 2 and b"unknown codec(s) gif" in proc.stderr

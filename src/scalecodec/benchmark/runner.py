@@ -158,34 +158,47 @@ class Progress:
               file=self.stream, flush=True)
 
 
-def sweep(codecs: list[Codec], sources: list[Source], cache: Cache, workdir: Path,
-          progress: Progress, failures: list[str]) -> dict[str, list[dict]]:
+class Points:
+    """Cached, measured points of one run: each is looked up in the cache,
+    or measured and stored; a point whose tool fails is reported in
+    failures and left out."""
+
+    def __init__(self, cache: Cache, progress: Progress):
+        self.cache, self.progress, self.failures = cache, progress, []
+
+    def get(self, path: Path, label: str, compute, describe) -> dict | None:
+        record = self.cache.get(path)
+        fresh = record is None
+        if fresh:
+            try:
+                record = compute()
+            except ToolError as err:
+                self.failures.append(f"{label}: {err}")
+                print(f"warning: {self.failures[-1]}", file=self.progress.stream, flush=True)
+                self.progress.step(label, "failed", False)
+                return None
+            self.cache.put(path, record)
+        self.progress.step(label, describe(record), fresh)
+        return record
+
+
+def sweep(codecs: list[Codec], sources: list[Source], points: Points, workdir: Path) -> dict[str, list[dict]]:
     """Every codec at every setting on every image, in that nesting, so a
-    partial run already has whole curves for the first codecs. A point whose
-    tool fails is reported in failures and left out (and so is its setting's
-    mean, which would otherwise average over fewer images)."""
+    partial run already has whole curves for the first codecs. A failed
+    point's setting drops out of the means (see summary.mean_curve)."""
     results = {}
     for codec in codecs:
-        tag = cache.tag(codec, codec.version())
+        tag = points.cache.tag(codec, codec.version())
         records = []
         for setting in codec.settings:
             for src in sources:
-                path = cache.path(tag, setting, src)
-                record = cache.get(path)
-                fresh = record is None
-                if fresh:
-                    try:
-                        measured = measure(codec, setting, src, workdir)
-                    except ToolError as err:
-                        failures.append(f"{codec.name} {codec.setting}={setting:g} {src.name}: {err}")
-                        print(f"warning: {failures[-1]}", file=progress.stream, flush=True)
-                        progress.step("", "", False)
-                        continue
-                    record = {"image": src.name, "setting": setting, "width": src.width,
-                              "height": src.height, **measured}
-                    cache.put(path, record)
-                records.append(record)
-                progress.step(f"{codec.name} {codec.setting}={setting:g} {src.name}",
-                              f"{record['bpp']:.3f} bpp, {record['psnr']:.2f} dB", fresh)
+                record = points.get(
+                    points.cache.path(tag, setting, src),
+                    f"{codec.name} {codec.setting}={setting:g} {src.name}",
+                    lambda: {"image": src.name, "setting": setting, "width": src.width,
+                             "height": src.height, **measure(codec, setting, src, workdir)},
+                    lambda r: f"{r['bpp']:.3f} bpp, {r['psnr']:.2f} dB")
+                if record is not None:
+                    records.append(record)
         results[codec.name] = records
     return results

@@ -13,7 +13,7 @@ from ..fileio import write_output
 from . import jpeg2000, report
 from .codecs import DEBIAN_PACKAGES, PEERS, scalecodec
 from .inprocess import SPEED_QUALITY, container_speed, library_speed
-from .runner import Cache, Progress, prepare_sources, sweep
+from .runner import Cache, Points, Progress, prepare_sources, sweep
 from .summary import ANCHOR, layers_summary, resolution_summary, summarize
 
 RESULT_FILES = ("results.md", "results.json", "rd-psnr.png", "rd-ms-ssim.png")
@@ -32,23 +32,20 @@ def _machine() -> str:
     return f"{os.cpu_count()} CPUs, {cpu}"
 
 
-def _scalable_anchors(sources, cache: Cache, workdir: Path, progress: Progress, single_layer) -> dict:
+def _scalable_anchors(sources, points: Points, workdir: Path, single_layer) -> dict:
     jpeg2000_version = next(c for c in PEERS if c.name == ANCHOR).version()
     res, lay = [], []
     for kind, settings, fn, sink in (
             ("resolutions", jpeg2000.RESOLUTION_BPP, jpeg2000.resolution_point, res),
             ("layers", (0,), lambda _s, src, wd: jpeg2000.layers_point(src, wd), lay)):
-        tag = cache.named_tag(f"jpeg2000-{kind}", jpeg2000_version, *jpeg2000.METHOD)
+        tag = points.cache.named_tag(f"jpeg2000-{kind}", jpeg2000_version, *jpeg2000.METHOD)
         for setting in settings:
             for src in sources:
-                path = cache.path(tag, setting, src)
-                record = cache.get(path)
-                fresh = record is None
-                if fresh:
-                    record = fn(setting, src, workdir)
-                    cache.put(path, record)
-                sink.append(record)
-                progress.step(f"jpeg2000 {kind} {setting:g} {src.name}", "done", fresh)
+                record = points.get(points.cache.path(tag, setting, src),
+                                    f"jpeg2000 {kind} {setting:g} {src.name}",
+                                    lambda: fn(setting, src, workdir), lambda r: "done")
+                if record is not None:
+                    sink.append(record)
     return {"resolutions": resolution_summary(res), "layers": layers_summary(lay, single_layer),
             "per_image": {"resolutions": res, "layers": lay}}
 
@@ -92,8 +89,9 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
                             + (len(jpeg2000.RESOLUTION_BPP) + 1 if scalable else 0))
     print(f"bench: {len(sources)} images, {len(codecs)} codecs, {total} points "
           f"(cached points are reused: {cache.root})", file=stream, flush=True)
-    progress, failures = Progress(total, stream), []
-    points = sweep(codecs, sources, cache, workdir, progress, failures)
+    progress = Progress(total, stream)
+    measured = Points(cache, progress)
+    points = sweep(codecs, sources, measured, workdir)
     summary = summarize(points, len(sources))
 
     results = {
@@ -102,11 +100,11 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
         "labels": {c.name: c.label for c in codecs},
         "settings": {c.name: f"{c.setting} {', '.join(f'{s:g}' for s in c.settings)}" for c in codecs},
         "versions": {c.name: c.version() for c in codecs},
-        "skipped": skipped, "failures": failures, "summary": summary,
+        "skipped": skipped, "failures": measured.failures, "summary": summary,
     }
     if scalable:
         results["jpeg2000_scalable"] = _scalable_anchors(
-            sources, cache, workdir, progress, summary["curves"].get(ANCHOR))
+            sources, measured, workdir, summary["curves"].get(ANCHOR))
     if "scalecodec" in names:
         print("bench: scalecodec library and container speed", file=stream, flush=True)
         results["scalecodec_library"] = {
