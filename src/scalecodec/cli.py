@@ -282,9 +282,13 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, model_path, f
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--bf16", is_flag=True, help="bf16 autocast (a gain only on CPUs with AVX512-BF16, or GPUs).")
 @click.option("--threads", type=int, default=0, help="CPU threads (default: torch's choice).")
+@click.option("--spatial-base", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Train the spatial enhancement layer over this base-codec checkpoint (kept "
+                   "frozen); --crop is then the top layer's size.")
 @user_errors
-def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads):
-    """Train the variable-rate codec on the photos in DATA.
+def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_base):
+    """Train the variable-rate codec on the photos in DATA, or with
+    --spatial-base, the spatial enhancement layer over a trained base codec.
 
     Resumable: run it again with the same --workdir. For several GPUs, launch
     it with torchrun; each process trains on its own batches (DDP).
@@ -295,7 +299,7 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     cfg = TrainConfig(data=data, workdir=workdir, n=n, m=m, batch=batch, crop=crop,
-                      minutes=minutes, lr=lr, bf16=bf16, threads=threads)
+                      minutes=minutes, lr=lr, bf16=bf16, threads=threads, spatial_base=spatial_base)
     Trainer(cfg).run()
 
 

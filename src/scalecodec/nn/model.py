@@ -16,11 +16,11 @@ class GainedHyperprior(nn.Module):
     decoder can repeat exactly in integers (scalecodec.synthesis).
     """
 
-    def __init__(self, n: int, m: int, lambdas: list[float]):
+    def __init__(self, n: int, m: int, lambdas: list[float], in_channels: int = 3):
         super().__init__()
         self.n, self.m = n, m
         self.register_buffer("lambdas", torch.tensor(lambdas, dtype=torch.float64))
-        self.g_a = Analysis(n, m)
+        self.g_a = Analysis(n, m, in_channels)
         self.g_s = Synthesis(n, m)
         self.h_a = HyperAnalysis(n, m)
         self.h_s = HyperSynthesis(n, m)
@@ -60,3 +60,12 @@ class GainedHyperprior(nn.Module):
         y_hat = ste_round(y - mean) + mean
         x_hat = self.g_s(y_hat * inverse_gain).float()
         return {"x_hat": x_hat, "likelihoods": (y_lik, z_lik)}
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        """Inference pass (rounding, no rates): what a decoder shows, in float.
+        x must be padded to a multiple of 64."""
+        gain, inverse_gain = self.gains(quality)
+        y = self.g_a(x) * gain
+        mean, _ = self.h_s(torch.round(self.h_a(y))).chunk(2, dim=1)
+        return self.g_s((torch.round(y - mean) + mean) * inverse_gain).clamp(0, 1)

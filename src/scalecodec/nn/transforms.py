@@ -14,11 +14,11 @@ def deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose
 
 
 class Analysis(nn.Sequential):
-    """Image (3, H, W) -> latent y (M, H/16, W/16)."""
+    """Image (C, H, W) -> latent y (M, H/16, W/16); C is 3, or more for side inputs."""
 
-    def __init__(self, n: int, m: int):
+    def __init__(self, n: int, m: int, channels: int = 3):
         super().__init__(
-            conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m)
+            conv(channels, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m)
         )
 
 

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from ..errors import UsageError
 from ..nn.model import GainedHyperprior
 from .data import PatchPool
+from .spatial import SpatialChain, sample_chain, spatial_rd_loss
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class TrainConfig:
     threads: int = 0
     checkpoint_minutes: float = 5.0
     seed: int = 0
+    # A base-codec checkpoint: train the spatial enhancement layer over it
+    # (frozen) instead of the base codec.
+    spatial_base: str | None = None
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
@@ -86,9 +90,7 @@ class Trainer:
 
         torch.manual_seed(cfg.seed + self.rank)
         # channels-last convolutions are about 1.5x faster on these CPUs.
-        self.model = GainedHyperprior(cfg.n, cfg.m, cfg.lambdas).to(
-            self.device, memory_format=torch.channels_last
-        )
+        self.model = build_model(cfg).to(self.device, memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.step = 0
         self.skipped = 0
@@ -104,8 +106,8 @@ class Trainer:
 
     def _resume(self):
         state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
-        saved = {k: state["config"][k] for k in ("n", "m", "lambdas")}
-        wanted = {k: getattr(self.cfg, k) for k in ("n", "m", "lambdas")}
+        saved = {k: state["config"].get(k) for k in ("n", "m", "lambdas", "spatial_base")}
+        wanted = {k: getattr(self.cfg, k) for k in ("n", "m", "lambdas", "spatial_base")}
         if saved != wanted:
             raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
                              f"use another --workdir or the same options")
@@ -150,8 +152,11 @@ class Trainer:
             )
             level = torch.from_numpy(self.rng.integers(levels, size=cfg.batch)).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                out = self.net(x, level.float())
-            loss, stats = rd_loss(out, x, lambdas[level])
+                if cfg.spatial_base:
+                    loss, stats = spatial_rd_loss(self.net(x, level.float(), sample_chain(self.rng)),
+                                                  lambdas[level])
+                else:
+                    loss, stats = rd_loss(self.net(x, level.float()), x, lambdas[level])
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
@@ -210,6 +215,18 @@ class Trainer:
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             stop = bool(flag.item())
         return stop
+
+
+def build_model(cfg: TrainConfig) -> torch.nn.Module:
+    if not cfg.spatial_base:
+        return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas)
+    state = torch.load(cfg.spatial_base, map_location="cpu", weights_only=False)
+    base_cfg = state["config"]
+    if base_cfg.get("spatial_base") or list(base_cfg["lambdas"]) != list(cfg.lambdas):
+        raise UsageError(f"{cfg.spatial_base} is not a base-codec checkpoint with the same quality levels")
+    base = GainedHyperprior(base_cfg["n"], base_cfg["m"], base_cfg["lambdas"])
+    base.load_state_dict(state["model"])
+    return SpatialChain(base, cfg.n, cfg.m, cfg.lambdas)
 
 
 def describe_hardware(device: torch.device, world: int) -> str:
