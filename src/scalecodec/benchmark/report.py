@@ -76,7 +76,7 @@ def markdown(r: dict) -> str:
               "(median / max seconds, megapixels per second):", ""]
         for device, sides in lib["devices"].items():
             if isinstance(sides, dict):
-                L.append(f"- encode on {device}: " + "; ".join(
+                L.append(f"- encoder on {device}: " + "; ".join(
                     f"{side} {v['median_s']:.3f} / {v['max_s']:.3f} s, {v['megapixels_per_s']:.2f} MP/s"
                     for side, v in sides.items()))
         L.append("- The decoder runs exact integer arithmetic on the CPU whatever the encoder ran on.")
