@@ -2,8 +2,8 @@
 cached on disk so an interrupted run resumes where it stopped."""
 
 import hashlib
-import math
 import json
+import math
 import os
 import subprocess
 import sys
@@ -53,9 +53,11 @@ def prepare_sources(folder: Path, workdir: Path) -> list[Source]:
             raise InputError(f"{f}: not a readable image ({err})") from None
         digest = hashlib.sha256(im.tobytes()).hexdigest()[:16]
         png, ppm = workdir / f"{f.stem}-{digest}.png", workdir / f"{f.stem}-{digest}.ppm"
-        if not png.exists():
-            im.save(png)
-            im.save(ppm)
+        for path in (png, ppm):
+            if not path.exists():  # written whole or not at all: an interrupt leaves no stub
+                tmp = path.with_name(f".{path.name}.part")
+                im.save(tmp, format=path.suffix[1:].upper())
+                os.replace(tmp, path)
         sources.append(Source(f.name, digest, png, ppm, im.width, im.height))
     return sources
 
