@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..geometry import MAX_STEP, MIN_STEP
+from ..geometry import MAX_STEP, MIN_STEP, layer_sizes
 from ..nn.enhancement import PAD, EnhancementLayer
 from ..nn.model import GainedHyperprior
 
@@ -54,9 +54,10 @@ class SpatialChain(nn.Module):
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor, scales: list[float]) -> list[dict]:
         h, w = x.shape[-2:]
-        sizes = [(max(1, round(h * s / scales[-1])), max(1, round(w * s / scales[-1]))) for s in scales]
-        targets = [to_8bit(F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False))
-                   for size in sizes[:-1]] + [x]
+        sizes = layer_sizes(w, h, scales)
+        targets = [to_8bit(F.interpolate(x, size=(lh, lw), mode="bicubic", antialias=True,
+                                         align_corners=False))
+                   for lw, lh in sizes[:-1]] + [x]
         bl = targets[0]
         bh, bw = bl.shape[-2:]
         padded = F.pad(bl, (0, -bw % PAD, 0, -bh % PAD), mode="replicate")
