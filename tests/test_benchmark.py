@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import PHOTO, scc
 from scalecodec.benchmark import codecs as codecs_mod
-from scalecodec.benchmark import jpeg2000
+from scalecodec.benchmark import jpeg2000, runner
 from scalecodec.benchmark.runner import Cache, measure, prepare_sources
 from scalecodec.benchmark.suite import run_benchmark
 from scalecodec.downscale import reference_downscale
@@ -112,6 +112,16 @@ def test_scalecodec_runs_as_a_benchmark_codec_through_real_files(folder, tmp_pat
     assert point["bytes"] == (tmp_path / "coded.scc").stat().st_size
     assert point["bpp"] == pytest.approx(8 * point["bytes"] / (120 * 88))
     assert 20 < point["psnr"] < 60 and point["encode_s"] > 0 and point["decode_s"] > 0
+
+
+@needs_cjpeg
+@pytest.mark.skipif(not runner.os.access(runner.GNU_TIME, runner.os.X_OK), reason="GNU time not installed")
+def test_peak_memory_is_the_tools_own_not_the_forking_pythons(folder, tmp_path):
+    import torch  # noqa: F401  (makes this process large, as in a real bench run)
+
+    src = prepare_sources(folder, tmp_path / "src")[0]
+    seconds, peak = runner.run_measured(["cjpeg", "-outfile", tmp_path / "a.jpg", src.ppm])
+    assert seconds > 0 and 0 < peak < 50  # cjpeg needs a few MiB; this process holds hundreds
 
 
 def test_cache_key_changes_with_the_command_line_or_version():
