@@ -75,7 +75,7 @@ def test_spatial_enhancement_layer_trains_over_a_frozen_base_and_resumes(tmp_pat
     state = torch.load(tmp_path / "el" / "checkpoint.pt", weights_only=False)["model"]
     # The base layer stayed frozen; the enhancement layer learned.
     assert all(torch.equal(state[f"base.{k}"], v) for k, v in base_before.items())
-    assert state["el.liff.mlp.4.weight"].abs().sum() > 0
+    assert state["el.liff.mlp.4.weight"].abs().sum() > 0  # the last 1x1 conv starts at zero
     log = [json.loads(line) for line in (tmp_path / "el" / "train_log.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) for r in log)
 

@@ -19,16 +19,6 @@ from torch import nn
 QUERY_CHUNK = 65536  # target pixels per MLP pass: bounds memory at any size
 
 
-class ResidualBlock(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(channels, channels, 3, padding=1))
-
-    def forward(self, x):
-        return x + self.body(x)
-
-
 def nearest_source(src: int, dst: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """For each of dst pixel centres on a centred grid: the nearest of src
     pixels, and the offset to it in source pixels (in [-0.5, 0.5])."""
@@ -38,17 +28,20 @@ def nearest_source(src: int, dst: int, device) -> tuple[torch.Tensor, torch.Tens
 
 
 class LocalImplicitFilter(nn.Module):
-    def __init__(self, features: int = 32, blocks: int = 3, taps: int = 8, hidden: int = 64):
+    # Plain conv/ReLU chains and 1x1 convolutions as the MLP: the forms the
+    # decoder's exact fixed-point layers (scalecodec.fixedpoint) evaluate.
+    def __init__(self, features: int = 32, depth: int = 4, taps: int = 8, hidden: int = 64):
         super().__init__()
         self.taps = taps
-        self.head = nn.Conv2d(3, features, 3, padding=1)
-        self.body = nn.Sequential(*[ResidualBlock(features) for _ in range(blocks)])
+        layers = []
+        for i in range(depth):
+            layers += [nn.Conv2d(3 if i == 0 else features, features, 3, padding=1), nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*layers)
         self.to_taps = nn.Conv2d(features, taps - 3, 3, padding=1)
-        width = taps * 9
         self.mlp = nn.Sequential(
-            nn.Linear(features + 4, hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, 3 * width + 3),
+            nn.Conv2d(features + 4, hidden, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, 3 * 9 * taps + 3, 1),
         )
         # Start as plain bicubic: the filter (and so the correction) is zero.
         nn.init.zeros_(self.mlp[-1].weight)
@@ -58,7 +51,7 @@ class LocalImplicitFilter(nn.Module):
         """lower (B, 3, h, w) in [0, 1] -> prediction (B, 3, H, W)."""
         b, _, hs, ws = lower.shape
         ht, wt = size
-        feats = self.body(self.head(lower))
+        feats = self.features(lower)
         taps = torch.cat([lower, self.to_taps(feats)], 1)
         # Replicate, not zero, padding: an image edge is not black.
         neighbourhoods = F.unfold(F.pad(taps, (1, 1, 1, 1), mode="replicate"), 3)  # (B, 9T, hs*ws)
@@ -72,8 +65,8 @@ class LocalImplicitFilter(nn.Module):
         out = []
         for start in range(0, index.numel(), QUERY_CHUNK):
             sel = index[start:start + QUERY_CHUNK]
-            q = torch.cat([flat[:, :, sel].transpose(1, 2), query[start:start + QUERY_CHUNK].expand(b, -1, -1)], 2)
-            params = self.mlp(q)  # (B, n, 3*9T + 3)
+            q = torch.cat([flat[:, :, sel], query[start:start + QUERY_CHUNK].T.expand(b, -1, -1)], 1)
+            params = self.mlp(q.unsqueeze(-1)).squeeze(-1).transpose(1, 2)  # (B, n, 3*9T + 3)
             width = 9 * self.taps
             filters = params[..., : 3 * width].unflatten(-1, (3, width))
             hood = neighbourhoods[:, :, sel].transpose(1, 2)  # (B, n, 9T)
