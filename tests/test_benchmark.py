@@ -193,3 +193,14 @@ def test_scc_bench_rejects_an_unknown_codec_and_an_empty_folder(tmp_path):
     empty.mkdir()
     proc = scc("bench", empty, "--codecs", "jpeg", "-o", tmp_path / "r")
     assert proc.returncode == 3 and b"no images found" in proc.stderr
+
+
+def test_scalecodec_library_and_container_speeds_are_measured(folder, tmp_path):
+    from scalecodec.benchmark.inprocess import container_speed, library_speed
+
+    sources = prepare_sources(folder, tmp_path / "src")
+    lib = library_speed(sources, None)
+    assert lib["cpu"]["encode"]["median_s"] > 0 and lib["cpu"]["decode"]["megapixels_per_s"] > 0
+    procs = container_speed(sources[:1], None)
+    assert 0 < procs["info"]["median_s"] <= procs["info"]["max_s"]
+    assert procs["truncate"]["median_s"] > 0
