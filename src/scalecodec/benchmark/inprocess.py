@@ -27,7 +27,7 @@ def library_speed(sources: list[Source], model: str | None) -> dict:
         encoder = open_encoder(model, device)
         enc, dec = [], []
         for src in sources:
-            pixels = src.pixels()
+            pixels = src.pixels
             t = time.perf_counter()
             # Returns bytes made on the CPU, so CUDA work is finished when it returns.
             stream = encoder.encode(pixels, SPEED_QUALITY)

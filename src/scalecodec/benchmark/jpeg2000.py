@@ -115,7 +115,7 @@ def resolution_point(bpp: float, src: Source, workdir: Path) -> dict:
     run_measured(["opj_compress", "-i", src.ppm, "-o", whole, "-I", "-r", f"{24 / bpp:g}",
                   "-p", "RPCL", "-PLT"])
     cs = parse(whole.read_bytes())
-    pixels = src.pixels()
+    pixels = src.pixels
     per_res = cs.components * cs.layers
     levels = {}
     for k in (0, *REDUCTIONS):
@@ -136,7 +136,7 @@ def layers_point(src: Source, workdir: Path) -> dict:
     if cs.layers != len(LAYER_BPP):
         raise ToolError(f"asked for {len(LAYER_BPP)} layers, got {cs.layers}")
     per_layer = cs.components * cs.resolutions
-    pixels = src.pixels()
+    pixels = src.pixels
     return {"image": src.name, "setting": 0, "layers": {
         str(k): _prefix_point(cs, k * per_layer, pixels, whole, ["-l", str(k)], workdir)
         for k in range(1, cs.layers + 1)}}

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..downscale import NAME as DOWNSCALER
 from .jpeg2000 import LAYER_BPP
-from .summary import ANCHOR, FIXED_BPP, OURS
+from .summary import ANCHOR, FIXED_BPP, OURS, ms_ssim_in_db, psnr_db
 
 STYLE = {OURS: dict(color="black", lw=2.4, marker="o", zorder=5)}
 
@@ -135,12 +135,12 @@ def plots(r: dict, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    for key, ylabel, name in (("psnr", "RGB PSNR (dB)", "rd-psnr.png"),
-                              ("ms_ssim_db", "MS-SSIM (dB), −10·log10(1 − MS-SSIM)", "rd-ms-ssim.png")):
+    for quality, ylabel, name in ((psnr_db, "RGB PSNR (dB)", "rd-psnr.png"),
+                                  (ms_ssim_in_db, "MS-SSIM (dB), −10·log10(1 − MS-SSIM)", "rd-ms-ssim.png")):
         fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=110)
         plotted = False
         for codec, curve in r["summary"]["curves"].items():
-            pts = [(p["bpp"], p[key]) for p in curve if p[key] is not None]
+            pts = [(p["bpp"], quality(p)) for p in curve if quality(p) is not None]
             if pts:
                 ax.plot(*zip(*pts), **STYLE.get(codec, dict(marker=".", lw=1.2)), label=r["labels"][codec])
                 plotted = True

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,9 @@ class Source:
     width: int
     height: int
 
+    @cached_property
     def pixels(self) -> np.ndarray:
+        """Decoded once per run, not once per point."""
         return np.asarray(Image.open(self.png).convert("RGB"))
 
 
@@ -94,7 +97,7 @@ def measure(codec: Codec, setting, src: Source, workdir: Path) -> dict:
     enc_s, enc_mib = run_measured(codec.encode(setting, src.png, src.ppm, coded))
     size = coded.stat().st_size
     dec_s, dec_mib = run_measured(codec.decode(coded, rec))
-    ref, out = src.pixels(), np.asarray(Image.open(rec).convert("RGB"))
+    ref, out = src.pixels, np.asarray(Image.open(rec).convert("RGB"))
     if out.shape != ref.shape:
         raise ToolError(f"{codec.name} decoded {out.shape[1]}x{out.shape[0]}, "
                         f"not {ref.shape[1]}x{ref.shape[0]}")

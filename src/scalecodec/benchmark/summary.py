@@ -13,12 +13,19 @@ FIXED_BPP = (0.25, 0.5, 1.0)
 ANCHOR, OURS = "jpeg2000", "scalecodec"
 
 
+def by_setting(records: list[dict]) -> dict:
+    """Records grouped by setting, in the order the settings first appear."""
+    groups = {}
+    for r in records:
+        groups.setdefault(r["setting"], []).append(r)
+    return groups
+
+
 def mean_curve(records: list[dict], images: int) -> list[dict]:
     """Mean bpp, PSNR and MS-SSIM per setting, over settings that every image
     reached (a mean over fewer images is not comparable)."""
     curve = []
-    for setting in dict.fromkeys(r["setting"] for r in records):
-        rs = [r for r in records if r["setting"] == setting]
+    for setting, rs in by_setting(records).items():
         if len(rs) != images:
             continue
         point = {"setting": setting, "images": len(rs)}
@@ -27,16 +34,27 @@ def mean_curve(records: list[dict], images: int) -> list[dict]:
         # MS-SSIM is None for images too small for its five scales.
         scores = [r["ms_ssim"] for r in rs]
         point["ms_ssim"] = None if None in scores else statistics.fmean(scores)
-        point["ms_ssim_db"] = None if None in scores else ms_ssim_db(point["ms_ssim"])
         curve.append(point)
     return sorted(curve, key=lambda p: p["bpp"])
 
 
-def _bd(anchor: list[dict], test: list[dict], key: str) -> float | None:
+def _bd(anchor: list[dict], test: list[dict], quality) -> float | None:
     try:
-        return bd_rate([(p["bpp"], p[key]) for p in anchor], [(p["bpp"], p[key]) for p in test])
+        return bd_rate([(p["bpp"], quality(p)) for p in anchor], [(p["bpp"], quality(p)) for p in test])
     except (ValueError, TypeError):  # no overlap, too few points, or no MS-SSIM
         return None
+
+
+def psnr_db(point: dict) -> float:
+    return point["psnr"]
+
+
+def ms_ssim_in_db(point: dict) -> float | None:
+    return None if point["ms_ssim"] is None else ms_ssim_db(point["ms_ssim"])
+
+
+def bd_pair(anchor: list[dict], test: list[dict]) -> dict:
+    return {"psnr": _bd(anchor, test, psnr_db), "ms_ssim": _bd(anchor, test, ms_ssim_in_db)}
 
 
 def psnr_at(curve: list[dict], bpp: float) -> float | None:
@@ -71,11 +89,8 @@ def summarize(points: dict[str, list[dict]], images: int) -> dict:
         }
         for other in (ANCHOR, OURS):
             if other in curves and curves[other]:
-                rows[name][f"bd_rate_vs_{other}_pct"] = {
-                    "psnr": _bd(curves[other], curve, "psnr"),
-                    "ms_ssim": _bd(curves[other], curve, "ms_ssim_db"),
-                }
-    ours = {name: {"psnr": _bd(curve, curves[OURS], "psnr"), "ms_ssim": _bd(curve, curves[OURS], "ms_ssim_db")}
+                rows[name][f"bd_rate_vs_{other}_pct"] = bd_pair(curves[other], curve)
+    ours = {name: bd_pair(curve, curves[OURS])
             for name, curve in curves.items() if name != OURS and curve and curves.get(OURS)}
     return {"curves": curves, "rows": rows, "scalecodec_vs": ours}
 
@@ -85,8 +100,7 @@ def resolution_summary(records: list[dict]) -> list[dict]:
     prefix bytes (as bpp of that level's pixels and as a share of the whole
     file) and mean PSNR against the reference downscale."""
     out = []
-    for setting in dict.fromkeys(r["setting"] for r in records):
-        rs = [r for r in records if r["setting"] == setting]
+    for setting, rs in by_setting(records).items():
         row = {"setting": setting}
         for level in rs[0]["levels"]:
             ls = [r["levels"][level] for r in rs]
@@ -110,5 +124,5 @@ def layers_summary(records: list[dict], single_layer: list[dict]) -> dict:
         curve.append({"layers": int(k), "bpp": statistics.fmean(p["bpp"] for p in ps),
                       "psnr": statistics.fmean(p["psnr"] for p in ps),
                       "prefix_exact": all(p["prefix_equals_reduced_decode"] for p in ps)})
-    return {"curve": curve, "bd_rate_vs_single_layer_pct": _bd(single_layer, curve, "psnr")
+    return {"curve": curve, "bd_rate_vs_single_layer_pct": _bd(single_layer, curve, psnr_db)
             if single_layer else None}

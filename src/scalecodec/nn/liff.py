@@ -9,7 +9,7 @@ RGB plus learned ones) and the filter's dot product is the pixel's
 correction to a bicubic upsampling. COMPASS filters 3x3 neighbourhoods of
 64 features through a 580-256-256-256-256-1728 MLP (~0.3 TMAC per Kodak
 layer); here 8 tap channels and a 36-64-64-219 MLP (~8 GMAC), so a layer
-predicts in about a second on two cores.
+predicts in 0.6-0.7 s on two cores (measured, 768x512 from 320x213).
 """
 
 import torch

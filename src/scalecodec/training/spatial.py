@@ -45,7 +45,14 @@ class SpatialChain(nn.Module):
         super().__init__()
         self.base = base.requires_grad_(False).eval()
         self.el = EnhancementLayer(n, m, lambdas)
-        self.lambdas, self.levels = self.el.residual.lambdas, self.el.residual.levels
+
+    @property
+    def lambdas(self) -> torch.Tensor:
+        return self.el.residual.lambdas
+
+    @property
+    def levels(self) -> int:
+        return self.el.residual.levels
 
     def train(self, mode: bool = True):
         super().train(mode)

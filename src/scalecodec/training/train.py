@@ -91,6 +91,7 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.rank)
         # channels-last convolutions are about 1.5x faster on these CPUs.
         self.model = build_model(cfg).to(self.device, memory_format=torch.channels_last)
+        self.loss = spatial_step_loss if cfg.spatial_base else base_step_loss
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.step = 0
         self.skipped = 0
@@ -106,8 +107,12 @@ class Trainer:
 
     def _resume(self):
         state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
-        saved = {k: state["config"].get(k) for k in ("n", "m", "lambdas", "spatial_base")}
-        wanted = {k: getattr(self.cfg, k) for k in ("n", "m", "lambdas", "spatial_base")}
+        # The base under a spatial run is inside its checkpoint: what must
+        # match is the kind of run, not the path it was first read from.
+        saved = {**{k: state["config"][k] for k in ("n", "m", "lambdas")},
+                 "spatial": bool(state["config"].get("spatial_base"))}
+        wanted = {**{k: getattr(self.cfg, k) for k in ("n", "m", "lambdas")},
+                  "spatial": bool(self.cfg.spatial_base)}
         if saved != wanted:
             raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
                              f"use another --workdir or the same options")
@@ -152,11 +157,7 @@ class Trainer:
             )
             level = torch.from_numpy(self.rng.integers(levels, size=cfg.batch)).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                if cfg.spatial_base:
-                    loss, stats = spatial_rd_loss(self.net(x, level.float(), sample_chain(self.rng)),
-                                                  lambdas[level])
-                else:
-                    loss, stats = rd_loss(self.net(x, level.float()), x, lambdas[level])
+                loss, stats = self.loss(self.net, x, level, lambdas[level], self.rng)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
@@ -215,6 +216,14 @@ class Trainer:
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             stop = bool(flag.item())
         return stop
+
+
+def base_step_loss(net, x, level, lambdas, rng):
+    return rd_loss(net(x, level.float()), x, lambdas)
+
+
+def spatial_step_loss(net, x, level, lambdas, rng):
+    return spatial_rd_loss(net(x, level.float(), sample_chain(rng)), lambdas)
 
 
 def build_model(cfg: TrainConfig) -> torch.nn.Module:
