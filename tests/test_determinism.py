@@ -42,3 +42,13 @@ def test_stream_from_another_isa_decodes_identically(large_photo):
     outs = {scc("decode", "-", "-", input=stream, env=env, check=True).stdout
             for env in (VARIANTS["ATen avx2"], VARIANTS["2 threads"], VARIANTS["1 thread"])}
     assert len(outs) == 1
+
+
+def test_spatial_stream_decodes_identically_everywhere(large_photo):
+    """Every layer is predicted from the one below, so a difference anywhere
+    would compound: the LIFF prediction is exact too."""
+    stream = scc("encode", large_photo, "-", "-q", "3", "--scales", "1,1.5,2.5",
+                 env=VARIANTS["ATen default ISA"] | VARIANTS["oneDNN avx2"], check=True).stdout
+    outs = {scc("decode", "-", "-", input=stream, env=env, check=True).stdout
+            for env in (VARIANTS["OpenBLAS Haswell kernels"], VARIANTS["2 threads"], VARIANTS["1 thread"])}
+    assert len(outs) == 1

@@ -11,7 +11,7 @@ from . import container
 from .decoder import Decoder
 from .errors import OutputError
 from .images import encode_image, load_image
-from .model_file import find_model, load_model
+from .model_file import default_model_path, find_model, load_model
 
 OUTPUT_FORMATS = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
@@ -36,6 +36,7 @@ class DecodeResult:
     width: int
     height: int
     notes: list[str] = field(default_factory=list)
+    plan: object = None  # geometry.DecodePlan: which layer, and how it was brought to size
 
 
 @functools.lru_cache(maxsize=4)
@@ -59,16 +60,26 @@ def output_format(path: str) -> str:
     return fmt
 
 
-def encode_file(data: bytes, quality: float, model_path=None, device="auto", name="input") -> EncodeResult:
+def encode_file(data: bytes, quality: float, model_path=None, device="auto", name="input",
+                scales: list[float] | None = None) -> EncodeResult:
+    """A single-layer stream, or with scales (relative to the base layer,
+    the last being the input's size) a spatially scalable one."""
     src = load_image(data, name)
-    stream = open_encoder(model_path, device).encode(src.pixels, quality, src.colour)
+    if scales is None:
+        stream = open_encoder(model_path, device).encode(src.pixels, quality, src.colour)
+    else:
+        encoder = open_encoder(model_path or str(default_model_path(spatial=True)), device)
+        stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour)
     h, w = src.pixels.shape[:2]
     return EncodeResult(stream, w, h, src.notes)
 
 
-def decode_file(data: bytes, model_path=None, fmt="PNG") -> DecodeResult:
+def decode_file(data: bytes, model_path=None, fmt="PNG", scale: float | None = None,
+                width: int | None = None, height: int | None = None) -> DecodeResult:
+    """The top layer, or the size asked for (see Decoder.decode)."""
     header = container.parse(data).header
     path = model_path or str(find_model(header.model_id))
-    decoded = open_decoder(path).decode(data)
+    decoded = open_decoder(path).decode(data, scale, width, height)
     h, w = decoded.pixels.shape[:2]
-    return DecodeResult(encode_image(decoded.pixels, fmt), decoded.pixels, w, h, decoded.warnings)
+    notes = list(decoded.warnings)
+    return DecodeResult(encode_image(decoded.pixels, fmt), decoded.pixels, w, h, notes, decoded.plan)

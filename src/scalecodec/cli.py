@@ -81,6 +81,15 @@ model_option = click.option(
     "--model", "model_path", type=click.Path(dir_okay=False), default=None,
     help="Model file (default: the shipped model; for decode, the one the stream names).",
 )
+
+
+def size_options(fn):
+    fn = click.option("--height", type=int, default=None, help="Target height (keeps the aspect if alone).")(fn)
+    fn = click.option("--width", type=int, default=None, help="Target width (keeps the aspect if alone).")(fn)
+    return click.option("--scale", type=float, default=None,
+                        help="Output scale relative to the base layer (e.g. 2.4).")(fn)
+
+
 force_option = click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
 quiet_option = click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 
@@ -100,36 +109,59 @@ def main():
 @click.argument("output_path", metavar="OUT")
 @click.option("-q", "--quality", type=float, default=3.0, show_default=True,
               help="Quality from 1 (smallest, ~0.25 bpp on Kodak) to 7 (~1 bpp); fractions interpolate.")
+@click.option("--scales", type=str, default=None, metavar="1,S2,...",
+              help="Spatially scalable: layer scale factors relative to the base layer, e.g. 1,1.6,2.4; "
+                   "the last is IN's own size. 2 to 4 layers, each 1.1x to 4x the one below.")
 @model_option
 @device_option
 @force_option
 @quiet_option
 @user_errors
-def encode(input_path, output_path, quality, model_path, device, force, quiet):
+def encode(input_path, output_path, quality, scales, model_path, device, force, quiet):
     """Compress image IN into stream OUT."""
     from .api import encode_file
 
+    factors = _parse_scales(scales) if scales is not None else None
     check_output(output_path, force, input_path)
     t = time.perf_counter()
     result = encode_file(read_input(input_path), quality, model_path, device,
-                         name="stdin" if input_path == "-" else input_path)
+                         name="stdin" if input_path == "-" else input_path, scales=factors)
     write_output(output_path, result.stream, force)
     if not quiet:
         for n in result.notes:
             note(n)
-        note(f"{input_path} -> {output_path}: {result.width}x{result.height}, quality {quality:g}, "
+        layers = f", {len(factors)} layers" if factors else ""
+        note(f"{input_path} -> {output_path}: {result.width}x{result.height}{layers}, quality {quality:g}, "
              f"{len(result.stream)} bytes, {result.bpp:.4f} bpp, {time.perf_counter() - t:.2f} s")
+
+
+def _parse_scales(text: str) -> list[float]:
+    from .geometry import check_scales
+
+    try:
+        factors = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--scales takes comma-separated numbers, e.g. 1,1.6,2.4; got {text!r}") from None
+    check_scales(factors)
+    return factors
 
 
 @main.command()
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
+@size_options
 @model_option
 @force_option
 @quiet_option
 @user_errors
-def decode(input_path, output_path, model_path, force, quiet):
+def decode(input_path, output_path, scale, width, height, model_path, force, quiet):
     """Decompress stream IN into image OUT (PNG for '-'; .png, .ppm, .pgm, .bmp, .tif).
+
+    By default the top layer. --scale S (relative to the base layer) or
+    --width/--height give any size: a coded layer exactly; a size between
+    layers is the layer above, reduced by the reference downscaler; a size
+    above the top is predicted from the top by the enhancement layer's LIFF
+    (at most 4x).
 
     Decoding runs on the CPU in exact integer arithmetic, without torch: the
     output is the same bytes on every machine."""
@@ -138,36 +170,50 @@ def decode(input_path, output_path, model_path, force, quiet):
     fmt = output_format(output_path)
     check_output(output_path, force, input_path)
     t = time.perf_counter()
-    result = decode_file(read_input(input_path), model_path, fmt)
+    result = decode_file(read_input(input_path), model_path, fmt, scale, width, height)
     for n in result.notes:
         note(f"warning: {n}")
     write_output(output_path, result.image, force)
     if not quiet:
-        note(f"{input_path} -> {output_path}: {result.width}x{result.height}, "
+        how = {"exact": "layer", "downscale": "reduced from layer",
+               "predict": "predicted from layer"}[result.plan.how]
+        note(f"{input_path} -> {output_path}: {result.width}x{result.height} ({how} {result.plan.layer}), "
              f"{time.perf_counter() - t:.2f} s")
 
 
 @main.command()
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
-@click.option("--bytes", "max_bytes", type=click.IntRange(min=1), required=True,
+@click.option("--bytes", "max_bytes", type=click.IntRange(min=1), default=None,
               help="Largest size of the output; whole chunks are kept.")
+@size_options
 @force_option
 @quiet_option
 @user_errors
-def truncate(input_path, output_path, max_bytes, force, quiet):
-    """Cut stream IN to at most N bytes of whole chunks, as a valid stream OUT."""
+def truncate(input_path, output_path, max_bytes, scale, width, height, force, quiet):
+    """Cut stream IN to at most N bytes of whole chunks (--bytes), or to the
+    chunks that decoding at a scale or size needs (--scale, --width/--height:
+    the result decodes there to exactly the pixels IN does), as a valid
+    stream OUT."""
     from . import container
+    from .geometry import plan_decode, requested_size
 
+    by_size = scale is not None or width is not None or height is not None
+    if (max_bytes is None) == (not by_size):
+        raise UsageError("give --bytes, or --scale / --width / --height (not both)")
     check_output(output_path, force, input_path)
     stream = container.parse(read_input(input_path))
     if isinstance(stream, container.TruncatedStream):
         note(f"warning: input is cut short; keeping its complete chunks ({'; '.join(stream.missing)} missing)")
         stream = container.complete(stream)
-    try:
-        cut = container.truncate(stream, max_bytes)
-    except ContainerError as err:
-        _fail(EXIT_USAGE, str(err))
+    if by_size:
+        layers = container.spatial_layers(stream)
+        cut = container.select(stream, max_layer=plan_decode(layers, *requested_size(layers, scale, width, height)).layer)
+    else:
+        try:
+            cut = container.truncate(stream, max_bytes)
+        except ContainerError as err:
+            _fail(EXIT_USAGE, str(err))
     data = container.serialize(cut)
     write_output(output_path, data, force)
     if not quiet:

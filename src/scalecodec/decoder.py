@@ -12,22 +12,38 @@ from . import base_layer, container
 from .container import ChunkKind, ColourFormat
 from .entropy import CodingError, decode_symbols
 from .errors import ModelError, StreamError
-from .model_file import DecoderModel
+from .downscale import reference_downscale
+from .geometry import DecodePlan, plan_decode, requested_size
+from .model_file import DecoderModel, EnhancementModel
 from .prior import MEAN_FRAC_BITS
+from .synthesis import to_pixels
 
 
 @dataclass
 class Decoded:
     pixels: np.ndarray  # (H, W, 3) or (H, W) uint8
     colour: ColourFormat
+    plan: DecodePlan
     warnings: list[str] = field(default_factory=list)
+
+
+def reconstruct_enhancement(el: EnhancementModel, lower: np.ndarray, y_fixed: np.ndarray,
+                            quality_fixed: int, width: int, height: int) -> np.ndarray:
+    """An enhancement layer's pixels: LIFF's prediction from the decoded layer
+    below plus the decoded residual, rounded once (bitstream_spec.md 6.3)."""
+    prediction = el.liff.predict(lower, width, height)
+    residual = el.synthesis.values(y_fixed, quality_fixed)[:, :height, :width]
+    return to_pixels(prediction + residual)
 
 
 class Decoder:
     def __init__(self, model: DecoderModel):
         self.model = model
 
-    def decode(self, data: bytes) -> Decoded:
+    def decode(self, data: bytes, scale: float | None = None, width: int | None = None,
+               height: int | None = None) -> Decoded:
+        """The stream's top layer, or the size asked for by scale (relative to
+        the base layer) or width/height, by the rule of geometry.plan_decode."""
         stream = container.parse(data)
         notes = []
         if isinstance(stream, container.TruncatedStream):
@@ -39,35 +55,51 @@ class Decoder:
                 f"stream was made by model {header.model_id.hex()}, "
                 f"but the loaded model is {self.model.model_id.hex()}"
             )
-        base = [c for c in stream.chunks if c.kind == ChunkKind.BASE]
-        if not base:
-            raise StreamError("no complete base layer chunk: nothing can be decoded")
-        if len(stream.chunks) > 1:
-            notes.append("this decoder reads the base layer only; later chunks were skipped")
+        try:
+            layers = container.spatial_layers(stream)
+        except container.ContainerError as err:
+            raise StreamError(str(err)) from None
+        if any(c.kind == ChunkKind.FINE for c in stream.chunks):
+            notes.append("this decoder reads spatial layers only; fine-grained chunks were skipped")
+        plan = plan_decode(layers, *requested_size(layers, scale, width, height))
+        el = self.model.enhancement
+        if (plan.layer > 0 or plan.how == "predict") and el is None:
+            raise ModelError(f"{self.model.path} has no enhancement layer; it cannot decode "
+                             "spatial layers or predict larger sizes")
         quality_fixed = round(header.quality * 256) - 256
         if not 0 <= quality_fixed <= (self.model.levels - 1) * 256:
             raise StreamError(f"the stream's quality {header.quality:g} is outside the model's "
                               f"range 1..{self.model.levels}")
-        y_fixed = self._entropy_decode(header, base[0].payload)
-        pixels = self.model.synthesis(y_fixed, quality_fixed)[: header.height, : header.width]
+        spatial = [c for c in stream.chunks if c.kind != ChunkKind.FINE]
+        bw, bh = layers[0]
+        y_fixed = entropy_decode(self.model, bw, bh, spatial[0])
+        pixels = self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw]
+        for chunk in spatial[1 : plan.layer + 1]:
+            y_fixed = entropy_decode(el, chunk.a, chunk.b, chunk)
+            pixels = reconstruct_enhancement(el, pixels, y_fixed, quality_fixed, chunk.a, chunk.b)
+        if plan.how == "downscale":
+            pixels = reference_downscale(pixels, plan.width, plan.height)
+        elif plan.how == "predict":
+            pixels = to_pixels(el.liff.predict(pixels, plan.width, plan.height))
         if header.colour == ColourFormat.GRAY:
             pixels = np.ascontiguousarray(pixels[:, :, 0])
-        return Decoded(pixels, header.colour, notes)
+        return Decoded(pixels, header.colour, plan, notes)
 
-    def _entropy_decode(self, header, payload: bytes) -> np.ndarray:
-        """y_hat in units of 2**-MEAN_FRAC_BITS, as exact int64."""
-        m = self.model
-        y_shape, z_shape = base_layer.latent_shapes(header.width, header.height, m.m, m.n)
-        crc, z_bytes, y_bytes = base_layer.unpack(payload, y_shape, z_shape)
-        try:
-            z_hat = decode_symbols(z_bytes, base_layer.z_table_ids(z_shape), m.z_tables).reshape(z_shape)
-            mean, index = m.hyper_synthesis(z_hat)
-            if base_layer.prior_checksum(mean, index) != crc:
-                raise StreamError(
-                    "entropy parameters differ from the encoder's (prior checksum mismatch): "
-                    "the stream or the model's prior path does not match"
-                )
-            y = decode_symbols(y_bytes, index, m.y_tables).reshape(y_shape)
-        except CodingError as err:
-            raise StreamError(f"base layer does not decode: {err}") from None
-        return y * 2**MEAN_FRAC_BITS + mean
+
+def entropy_decode(parts: DecoderModel | EnhancementModel, width: int, height: int,
+                   chunk: container.Chunk) -> np.ndarray:
+    """A layer's y_hat in units of 2**-MEAN_FRAC_BITS, as exact int64."""
+    y_shape, z_shape = base_layer.latent_shapes(width, height, parts.m, parts.n)
+    crc, z_bytes, y_bytes = base_layer.unpack(chunk.payload, y_shape, z_shape)
+    try:
+        z_hat = decode_symbols(z_bytes, base_layer.z_table_ids(z_shape), parts.z_tables).reshape(z_shape)
+        mean, index = parts.hyper_synthesis(z_hat)
+        if base_layer.prior_checksum(mean, index) != crc:
+            raise StreamError(
+                f"{chunk.label}: entropy parameters differ from the encoder's (prior checksum "
+                "mismatch): the stream or the model's prior path does not match"
+            )
+        y = decode_symbols(y_bytes, index, parts.y_tables).reshape(y_shape)
+    except CodingError as err:
+        raise StreamError(f"{chunk.label} does not decode: {err}") from None
+    return y * 2**MEAN_FRAC_BITS + mean

@@ -14,8 +14,11 @@ import torch.nn.functional as F
 
 from . import base_layer, container
 from .container import Chunk, ChunkKind, ColourFormat, Header, Stream
+from .decoder import reconstruct_enhancement
+from .downscale import reference_downscale
 from .entropy import encode_symbols
 from .errors import ModelError, QualityError
+from .geometry import layer_sizes
 from .model_file import DecoderModel
 from .nn.model import GainedHyperprior
 from .prior import MEAN_FRAC_BITS
@@ -29,14 +32,14 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def analysis_network(model: DecoderModel) -> GainedHyperprior:
-    """The float network with the model file's encoder weights (g_a, h_a, gains)."""
-    arch = model.tree["architecture"]
-    net = GainedHyperprior(int(arch["n"]), int(arch["m"]), list(arch["lambdas"]))
-    weights = {k: torch.from_numpy(np.array(v)) for k, v in model.tree["encoder"].items()}
+def analysis_network(parts, path, in_channels: int = 3) -> GainedHyperprior:
+    """The float network with a model part's encoder weights (g_a, h_a, gains)."""
+    arch = parts.tree["architecture"]
+    net = GainedHyperprior(int(arch["n"]), int(arch["m"]), list(arch["lambdas"]), in_channels)
+    weights = {k: torch.from_numpy(np.array(v)) for k, v in parts.tree["encoder"].items()}
     missing, unexpected = net.load_state_dict(weights, strict=False)
     if unexpected or any(not k.startswith(("g_s.", "h_s.", "z_density.")) for k in missing):
-        raise ModelError(f"{model.path} does not match the network it declares")
+        raise ModelError(f"{path} does not match the network it declares")
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -47,35 +50,77 @@ class Encoder:
     def __init__(self, model: DecoderModel, device: str = "auto"):
         self.model = model
         self.device = pick_device(device)
-        self.net = analysis_network(model).to(self.device)
+        self.net = analysis_network(model, model.path).to(self.device)
+        el = model.enhancement
+        self.el_net = analysis_network(el, model.path, in_channels=6).to(self.device) if el else None
 
     @property
     def quality_range(self) -> tuple[float, float]:
         return 1.0, float(self.model.levels)
 
-    @torch.no_grad()
-    def encode(self, pixels: np.ndarray, quality: float, colour: ColourFormat = ColourFormat.RGB) -> bytes:
-        """pixels: (H, W, 3) uint8 -> a complete container stream."""
+    def _check_quality(self, quality: float) -> float:
         lo, hi = self.quality_range
         if not lo <= quality <= hi:  # also refuses NaN
             raise QualityError(f"quality must be between {lo:g} and {hi:g}, got {quality:g}")
-        quality = round(quality * 256) / 256  # what the header carries
-        h, w = pixels.shape[:2]
-        m = self.model
-        gain, _ = self.net.gains(torch.tensor([quality - 1.0], device=self.device))
+        return round(quality * 256) / 256  # what the header carries
+
+    def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.array(pixels, np.uint8)).to(self.device)
-        x = x.permute(2, 0, 1)[None].float().div(255)
+        return x.permute(2, 0, 1)[None].float().div(255)
+
+    @torch.no_grad()
+    def _code_layer(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float) -> tuple[bytes, np.ndarray]:
+        """x (1, C, H, W) -> (the layer's payload, y_hat in 1/256 units as the
+        decoder will see it)."""
+        h, w = x.shape[-2:]
         pad = base_layer.PAD
         x = F.pad(x, (0, math.ceil(w / pad) * pad - w, 0, math.ceil(h / pad) * pad - h), mode="replicate")
-        y = self.net.g_a(x) * gain
-        z_hat = torch.round(self.net.h_a(y))[0].cpu().double().numpy()
-        mean, index = m.hyper_synthesis(z_hat)
+        gain, _ = net.gains(torch.tensor([quality - 1.0], device=self.device))
+        y = net.g_a(x) * gain
+        z_hat = torch.round(net.h_a(y))[0].cpu().double().numpy()
+        mean, index = parts.hyper_synthesis(z_hat)
         y = y[0].cpu().double().numpy()
         symbols = np.rint(y - mean / 2**MEAN_FRAC_BITS).astype(np.int64)
-
-        z_bytes = encode_symbols(z_hat.astype(np.int64), base_layer.z_table_ids(z_hat.shape), m.z_tables)
-        y_bytes = encode_symbols(symbols, index, m.y_tables)
+        z_bytes = encode_symbols(z_hat.astype(np.int64), base_layer.z_table_ids(z_hat.shape), parts.z_tables)
+        y_bytes = encode_symbols(symbols, index, parts.y_tables)
         payload = base_layer.pack(base_layer.prior_checksum(mean, index), z_hat.size, z_bytes,
                                   symbols.size, y_bytes)
-        header = Header(m.model_id, w, h, colour, 8, quality)
+        return payload, symbols * 2**MEAN_FRAC_BITS + mean
+
+    def encode(self, pixels: np.ndarray, quality: float, colour: ColourFormat = ColourFormat.RGB) -> bytes:
+        """pixels: (H, W, 3) uint8 -> a complete single-layer stream."""
+        quality = self._check_quality(quality)
+        h, w = pixels.shape[:2]
+        payload, _ = self._code_layer(self.net, self.model, self._tensor(pixels), quality)
+        header = Header(self.model.model_id, w, h, colour, 8, quality)
         return container.serialize(Stream(header, (Chunk(ChunkKind.BASE, 0, w, h, payload),)))
+
+    def encode_spatial(self, pixels: np.ndarray, scales: list[float], quality: float,
+                       colour: ColourFormat = ColourFormat.RGB) -> bytes:
+        """pixels: (H, W, 3) uint8 -> a stream with a base layer at the input
+        reduced by scales[-1] and an enhancement layer at each further scale
+        (relative to the base layer; the last is the input's own size)."""
+        el = self.model.enhancement
+        if el is None:
+            raise ModelError(f"{self.model.path} has no enhancement layer; use a spatial model "
+                             "(the default for --scales) or encode without --scales")
+        quality = self._check_quality(quality)
+        h, w = pixels.shape[:2]
+        sizes = layer_sizes(w, h, scales)
+        quality_fixed = round(quality * 256) - 256
+        bw, bh = sizes[0]
+        payload, y_fixed = self._code_layer(self.net, self.model, self._tensor(reference_downscale(pixels, bw, bh)), quality)
+        chunks = [Chunk(ChunkKind.BASE, 0, bw, bh, payload)]
+        # Each layer is predicted from exactly what the decoder will have.
+        lower = self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw]
+        for k, (lw, lh) in enumerate(sizes[1:], start=1):
+            target = pixels if (lw, lh) == (w, h) else reference_downscale(pixels, lw, lh)
+            prediction = el.liff.predict(lower, lw, lh)
+            pred = torch.from_numpy(prediction / 255).float().to(self.device)[None]
+            side = torch.cat([self._tensor(target) - pred, pred], 1)
+            payload, y_fixed = self._code_layer(self.el_net, el, side, quality)
+            chunks.append(Chunk(ChunkKind.SPATIAL, k, lw, lh, payload))
+            if k < len(sizes) - 1:
+                lower = reconstruct_enhancement(el, lower, y_fixed, quality_fixed, lw, lh)
+        header = Header(self.model.model_id, w, h, colour, 8, quality, bw, bh)
+        return container.serialize(Stream(header, tuple(chunks)))

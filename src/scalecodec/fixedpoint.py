@@ -65,6 +65,8 @@ class FixedPointLayer:
 
     def _conv(self, x: np.ndarray) -> np.ndarray:
         """Stride 1, padding k//2."""
+        if self.weight.shape[-1] == 1:
+            return (self._matrix @ x.reshape(x.shape[0], -1)).reshape(-1, *x.shape[1:])
         return _banded_matmul(self._matrix, x, self.weight.shape[-1])
 
     def _deconv(self, x: np.ndarray) -> np.ndarray:

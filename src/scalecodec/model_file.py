@@ -17,11 +17,13 @@ import numpy as np
 
 from .entropy.tables import PmfTables
 from .errors import ModelError
+from .prediction import FixedPointLiff
 from .prior import FixedPointHyperSynthesis
 from .synthesis import FixedPointSynthesis
 
 FORMAT = "scalecodec-model-1"
 DEFAULT_MODEL = "scc-hyperprior-n64.npz"
+SPATIAL_MODEL = "scc-spatial-n64.npz"  # the default for streams with enhancement layers
 _ARRAY = "@array:"
 
 
@@ -30,8 +32,8 @@ def models_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
 
 
-def default_model_path() -> Path:
-    return models_dir() / DEFAULT_MODEL
+def default_model_path(spatial: bool = False) -> Path:
+    return models_dir() / (SPATIAL_MODEL if spatial else DEFAULT_MODEL)
 
 
 def model_id_of(path: Path) -> bytes:
@@ -91,6 +93,21 @@ def read_model(path: Path) -> tuple[dict, bytes]:
 
 
 @dataclass
+class EnhancementModel:
+    """The spatial enhancement layer: LIFF and the residual codec's decoder
+    parts; `tree` holds its encoder weights."""
+
+    n: int
+    m: int
+    liff: FixedPointLiff
+    hyper_synthesis: FixedPointHyperSynthesis
+    synthesis: FixedPointSynthesis
+    z_tables: PmfTables
+    y_tables: PmfTables
+    tree: dict
+
+
+@dataclass
 class DecoderModel:
     """What decoding needs (and what the encoder shares with it)."""
 
@@ -104,29 +121,34 @@ class DecoderModel:
     z_tables: PmfTables
     y_tables: PmfTables
     tree: dict
+    enhancement: EnhancementModel | None = None
 
 
 def _tables(t: dict) -> PmfTables:
     return PmfTables(t["counts"], t["offsets"], t["lengths"])
 
 
+def _codec_parts(tree: dict) -> dict:
+    arch = tree["architecture"]
+    return {
+        "n": int(arch["n"]),
+        "m": int(arch["m"]),
+        "hyper_synthesis": FixedPointHyperSynthesis(tree["hyper_synthesis"]),
+        "synthesis": FixedPointSynthesis(tree["synthesis"]),
+        "z_tables": _tables(tree["z_tables"]),
+        "y_tables": _tables(tree["y_tables"]),
+        "tree": tree,
+    }
+
+
 def load_model(path: Path | None = None) -> DecoderModel:
     path = Path(path) if path else default_model_path()
     tree, model_id = read_model(path)
     try:
-        arch = tree["architecture"]
-        return DecoderModel(
-            path=path,
-            model_id=model_id,
-            n=int(arch["n"]),
-            m=int(arch["m"]),
-            levels=len(arch["lambdas"]),
-            hyper_synthesis=FixedPointHyperSynthesis(tree["hyper_synthesis"]),
-            synthesis=FixedPointSynthesis(tree["synthesis"]),
-            z_tables=_tables(tree["z_tables"]),
-            y_tables=_tables(tree["y_tables"]),
-            tree=tree,
-        )
+        el = tree.get("enhancement")
+        enhancement = EnhancementModel(liff=FixedPointLiff(el["liff"]), **_codec_parts(el)) if el else None
+        return DecoderModel(path=path, model_id=model_id, levels=len(tree["architecture"]["lambdas"]),
+                            enhancement=enhancement, **_codec_parts(tree))
     except (KeyError, ValueError, TypeError) as err:
         raise ModelError(f"{path} is incomplete or inconsistent: {err}") from None
 

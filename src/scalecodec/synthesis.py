@@ -31,13 +31,23 @@ class FixedPointSynthesis:
         t = quality_fixed - lo * one
         return (one - t) * self.inverse_gain[lo] + t * self.inverse_gain[lo + 1]
 
-    def __call__(self, y_fixed: np.ndarray, quality_fixed: int) -> np.ndarray:
-        """y_fixed: (M, h, w) int64 latents in 1/256 units -> (16h, 16w, 3) uint8."""
+    def values(self, y_fixed: np.ndarray, quality_fixed: int) -> np.ndarray:
+        """y_fixed: (M, h, w) int64 latents in 1/256 units -> (3, 16h, 16w)
+        float64 in 8-bit levels (255 = 1.0), exact: an integer times 255 times
+        a power of two."""
         gain = self.inverse_gain_at(quality_fixed).astype(np.float64)[:, None, None]
         y = np.clip(y_fixed, -Y_LIMIT, Y_LIMIT).astype(np.float64) * gain
         shift = self.network.in_frac - MEAN_FRAC_BITS - QUALITY_FRAC_BITS - self.inverse_gain_frac
         x = np.clip(np.rint(y * 2.0**shift), -ACT_LIMIT, ACT_LIMIT)
         x = self.network(x)
         x *= (255 * np.exp2(-self.network.out_frac))[:, None, None]
-        pixels = np.clip(np.rint(x), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(pixels.transpose(1, 2, 0))
+        return x
+
+    def __call__(self, y_fixed: np.ndarray, quality_fixed: int) -> np.ndarray:
+        """y_fixed: (M, h, w) int64 latents in 1/256 units -> (16h, 16w, 3) uint8."""
+        return to_pixels(self.values(y_fixed, quality_fixed))
+
+
+def to_pixels(values: np.ndarray) -> np.ndarray:
+    """(3, H, W) values in 8-bit levels -> (H, W, 3) uint8, rounding half to even."""
+    return np.ascontiguousarray(np.clip(np.rint(values), 0, 255).astype(np.uint8).transpose(1, 2, 0))

@@ -16,9 +16,9 @@ from .format import (
     parse,
     serialize,
 )
-from .ops import select, truncate
+from .ops import select, spatial_layers, truncate
 
 __all__ = [
     "Chunk", "ChunkKind", "ColourFormat", "ContainerError", "Header", "Stream",
-    "TruncatedStream", "complete", "parse", "serialize", "select", "truncate",
+    "TruncatedStream", "complete", "parse", "serialize", "select", "spatial_layers", "truncate",
 ]

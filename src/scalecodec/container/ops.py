@@ -45,3 +45,26 @@ def truncate(stream: Stream, max_bytes: int) -> Stream:
         need = size_with(1, len(stream.chunks[0].payload)) if stream.chunks else size_with(0, 0)
         raise ContainerError(f"{max_bytes} bytes cannot hold the base layer; the minimum is {need} bytes")
     return with_chunks(stream, stream.chunks[:keep])
+
+
+def spatial_layers(stream: Stream) -> list[tuple[int, int]]:
+    """(width, height) of the stream's complete spatial layers, base first,
+    checked against the header and each other."""
+    header, layers = stream.header, []
+    for c in stream.chunks:
+        if c.kind == ChunkKind.FINE:
+            continue
+        if c.layer != len(layers) or (c.kind == ChunkKind.BASE) != (c.layer == 0):
+            raise ContainerError(f"chunk {c.label} is out of order")
+        if layers and not (c.a >= layers[-1][0] and c.b >= layers[-1][1] and (c.a, c.b) != layers[-1]):
+            raise ContainerError(f"{c.label} is not larger than the layer below it")
+        layers.append((c.a, c.b))
+    if not layers:
+        raise ContainerError("no complete base layer chunk: nothing can be decoded")
+    if layers[0] != (header.base_width, header.base_height):
+        raise ContainerError("the base layer's size differs from the header's")
+    # A stream cut by select() or truncate() lacks its upper layers; none
+    # may exceed the image's own size.
+    if layers[-1][0] > header.width or layers[-1][1] > header.height:
+        raise ContainerError("a layer is larger than the image")
+    return layers

@@ -47,20 +47,28 @@ class LocalImplicitFilter(nn.Module):
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
+    def queries(self, feats: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """For every target pixel (raster order): its nearest source pixel's
+        flat index, and the query (relative position dy, dx and the scale
+        token hs/ht, ws/wt), (Q, 4)."""
+        hs, ws = feats.shape[-2:]
+        ht, wt = size
+        iy, dy = nearest_source(hs, ht, feats.device)
+        ix, dx = nearest_source(ws, wt, feats.device)
+        index = (iy[:, None] * ws + ix[None, :]).flatten()
+        grid = torch.stack(torch.broadcast_tensors(dy[:, None], dx[None, :]), -1).flatten(0, 1)
+        token = feats.new_tensor([hs / ht, ws / wt]).expand(grid.shape[0], 2)
+        return index, torch.cat([grid, token], 1)
+
     def forward(self, lower: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """lower (B, 3, h, w) in [0, 1] -> prediction (B, 3, H, W)."""
-        b, _, hs, ws = lower.shape
+        b = lower.shape[0]
         ht, wt = size
         feats = self.features(lower)
         taps = torch.cat([lower, self.to_taps(feats)], 1)
         # Replicate, not zero, padding: an image edge is not black.
         neighbourhoods = F.unfold(F.pad(taps, (1, 1, 1, 1), mode="replicate"), 3)  # (B, 9T, hs*ws)
-        iy, dy = nearest_source(hs, ht, lower.device)
-        ix, dx = nearest_source(ws, wt, lower.device)
-        index = (iy[:, None] * ws + ix[None, :]).flatten()
-        grid = torch.stack(torch.broadcast_tensors(dy[:, None], dx[None, :]), -1).flatten(0, 1)
-        token = lower.new_tensor([hs / ht, ws / wt]).expand(grid.shape[0], 2)
-        query = torch.cat([grid, token], 1)  # (Q, 4)
+        index, query = self.queries(feats, size)
         flat = feats.flatten(2)
         out = []
         for start in range(0, index.numel(), QUERY_CHUNK):

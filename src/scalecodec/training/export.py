@@ -13,14 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..entropy.tables import PmfTables
 from ..fixedpoint import ACT_BITS, WEIGHT_BITS, FixedPointNetwork
 from ..nn.gdn import GDN
+from ..nn.enhancement import PAD
+from ..nn.liff import LocalImplicitFilter
 from ..nn.model import GainedHyperprior
+from ..prediction import INPUT_FRAC, FixedPointLiff
 from ..model_file import FORMAT, write_model
 from ..prior import FixedPointHyperSynthesis
 from .data import PatchPool
+from .spatial import SpatialChain, to_8bit
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +93,21 @@ def _layer_ops(seq: torch.nn.Sequential) -> list[tuple[torch.nn.Module, bool]]:
 
 
 @torch.no_grad()
-def quantize_network(seq: torch.nn.Sequential, inputs: list[torch.Tensor], in_frac: int) -> list[dict]:
+def quantize_network(seq: torch.nn.Sequential, inputs: list[torch.Tensor], in_frac: int,
+                     per_channel_out: bool = True) -> list[dict]:
     """Fixed-point states (scalecodec.fixedpoint) for seq, given integer inputs
     at in_frac fraction bits. Activation ranges are calibrated on the inputs
     with a headroom of 2; values beyond that clip. The last layer gets one
-    scale per channel, the others one per layer (the next layer shares it)."""
+    scale per channel (unless per_channel_out is False: outputs that are summed
+    together need one), the others one per layer (the next layer shares it)."""
     ops = _layer_ops(copy.deepcopy(seq).double())
     maxima = [None] * len(ops)
     for x in inputs:
         x = x.double() * 2.0**-in_frac
         for j, (m, relu) in enumerate(ops):
             x = torch.relu(m(x)) if relu else m(x)
-            peak = x.abs().amax(dim=(0, 2, 3)) if j == len(ops) - 1 else x.abs().amax()
+            per_channel = per_channel_out and j == len(ops) - 1
+            peak = x.abs().amax(dim=(0, 2, 3)) if per_channel else x.abs().amax()
             maxima[j] = peak if maxima[j] is None else torch.maximum(maxima[j], peak)
     states = []
     for j, (m, relu) in enumerate(ops):
@@ -151,15 +159,19 @@ def synthesis_state(model: GainedHyperprior, y_samples: list[torch.Tensor]) -> d
     }
 
 
-@torch.no_grad()
-def calibration_latents(model: GainedHyperprior, data: Path, batches: int = 28):
-    """z and dequantized y (after the inverse gain) of training patches, all levels."""
+def calibration_patches(data: Path, batches: int = 28):
     pool = PatchPool(data, crop=256, versions=1, seed=123)
     rng = np.random.default_rng(123)
+    return [pool.batch(4, rng) for _ in range(batches)]
+
+
+@torch.no_grad()
+def calibration_latents(model: GainedHyperprior, inputs: list[torch.Tensor]):
+    """z and dequantized y (after the inverse gain) of the codec's inputs,
+    every quality level in turn."""
     zs, ys = [], []
-    for i in range(batches):
-        x = pool.batch(4, rng)
-        q = torch.full((4,), float(i % model.levels))
+    for i, x in enumerate(inputs):
+        q = torch.full((x.shape[0],), float(i % model.levels))
         gain, inverse_gain = model.gains(q)
         y = model.g_a(x) * gain
         z = model.h_a(y)
@@ -169,32 +181,104 @@ def calibration_latents(model: GainedHyperprior, data: Path, batches: int = 28):
     return zs, ys
 
 
-def export(checkpoint: Path, data: Path, out: Path) -> str:
-    """Write the model file; returns its id (hex of the first 16 sha256 bytes)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    cfg = state["config"]
-    model = GainedHyperprior(cfg["n"], cfg["m"], cfg["lambdas"])
-    model.load_state_dict(state["model"])
-    model.eval()
-    with torch.no_grad():
-        z, y = calibration_latents(model, data)
-        hyper = hyper_synthesis_state(model, z)
-        synthesis = synthesis_state(model, y)
-        _report_fixed_point_error(model, hyper, synthesis, z, y)
-        z_tables = factorized_tables(model)
-    tree = {
-        "format": FORMAT,
-        "architecture": {"kind": "gained-mean-scale-hyperprior", "n": cfg["n"], "m": cfg["m"],
-                         "lambdas": cfg["lambdas"]},
+@torch.no_grad()
+def codec_tree(model: GainedHyperprior, inputs: list[torch.Tensor]) -> dict:
+    """A gained hyperprior's part of a model file: the encoder's float
+    weights and the decoder's integer networks and tables."""
+    z, y = calibration_latents(model, inputs)
+    hyper = hyper_synthesis_state(model, z)
+    synthesis = synthesis_state(model, y)
+    _report_fixed_point_error(model, hyper, synthesis, z, y)
+    return {
+        "architecture": {"kind": "gained-mean-scale-hyperprior", "n": model.n, "m": model.m,
+                         "lambdas": model.lambdas.tolist()},
         # The encoder's float transforms; the decoder's networks are the fixed-point ones.
         "encoder": {k: v.numpy() for k, v in model.state_dict().items() if k.split(".")[0] in ENCODER_PARTS},
         "hyper_synthesis": hyper,
         "synthesis": synthesis,
-        "z_tables": _tables_state(z_tables),
+        "z_tables": _tables_state(factorized_tables(model)),
         "y_tables": _tables_state(gaussian_tables(scale_table())),
-        "training": {"steps": state["step"], "minutes": round(state["elapsed"] / 60, 1),
-                     "hardware": state.get("hardware", "unknown"), "config": cfg},
     }
+
+
+@torch.no_grad()
+def liff_state(liff: LocalImplicitFilter, lowers: list[torch.Tensor]) -> dict:
+    """Fixed-point LIFF (scalecodec.prediction), calibrated on 8-bit images
+    (B, 3, h, w) predicted up by 2x."""
+    inputs = [torch.round(x.double() * 2.0**INPUT_FRAC) for x in lowers]
+    features = quantize_network(liff.features, inputs, INPUT_FRAC, per_channel_out=False)
+    feat_frac = int(features[-1]["out_frac"][0])
+    feats = [liff.features(x.float()).double() for x in lowers]
+    feat_ints = [torch.round(f * 2.0**feat_frac) for f in feats]
+    (to_taps,) = quantize_network(torch.nn.Sequential(liff.to_taps), feat_ints, feat_frac, per_channel_out=False)
+    queries = []
+    for f in feats:
+        index, query = liff.queries(f.float(), (2 * f.shape[2], 2 * f.shape[3]))
+        q = torch.cat([f.flatten(2)[:, :, index], query.double().T.expand(f.shape[0], -1, -1)], 1)
+        queries.append(torch.round(q[..., None] * 2.0**feat_frac))
+    mlp = quantize_network(liff.mlp, queries, feat_frac, per_channel_out=False)
+    return {"features": features, "to_taps": to_taps, "mlp": mlp, "taps": liff.taps,
+            "tap_frac": min(INPUT_FRAC, int(to_taps["out_frac"][0]))}
+
+
+CALIBRATION_FACTORS = (1.2, 1.6, 2.0, 2.4, 3.0, 4.0)
+
+
+@torch.no_grad()
+def enhancement_tree(chain: SpatialChain, patches: list[torch.Tensor]) -> dict:
+    """The enhancement layer's part of a model file: its residual codec,
+    calibrated on the residuals of real predictions, and its fixed-point LIFF."""
+    lowers, sides = [], []
+    for i, x in enumerate(patches):
+        f = CALIBRATION_FACTORS[i % len(CALIBRATION_FACTORS)]
+        size = (round(x.shape[2] / f), round(x.shape[3] / f))
+        lower = to_8bit(F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False))
+        quality = torch.full((x.shape[0],), float(i % chain.levels))
+        padded = F.pad(lower, (0, -size[1] % PAD, 0, -size[0] % PAD), mode="replicate")
+        lower_hat = to_8bit(chain.base.reconstruct(padded, quality)[..., : size[0], : size[1]])
+        prediction = chain.el.liff(lower_hat, x.shape[-2:])
+        lowers.append(lower_hat)
+        sides.append(torch.cat([x - prediction, prediction], 1))
+    liff = liff_state(chain.el.liff, lowers)
+    _report_prediction_error(chain.el.liff, liff, lowers[:2])
+    return {**codec_tree(chain.el.residual, sides), "liff": liff}
+
+
+def _report_prediction_error(liff: LocalImplicitFilter, state: dict, lowers: list[torch.Tensor]) -> None:
+    fixed = FixedPointLiff(state)
+    err = 0.0
+    for batch in lowers:
+        for x in batch:
+            h, w = x.shape[-2:]
+            ref = liff(x[None], (2 * h, 2 * w))[0].double().numpy() * 255
+            pixels = np.rint(x.double().numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
+            err = max(err, float(np.abs(fixed.predict(pixels, 2 * w, 2 * h) - ref).max()))
+    log.info("fixed point: LIFF prediction error <= %.3f (8-bit levels)", err)
+
+
+def _training_record(state: dict) -> dict:
+    return {"steps": state["step"], "minutes": round(state["elapsed"] / 60, 1),
+            "hardware": state.get("hardware", "unknown"), "config": state["config"]}
+
+
+def export(checkpoint: Path, data: Path, out: Path) -> str:
+    """Write the model file; returns its id (hex of the first 16 sha256 bytes).
+    A spatial checkpoint (base + enhancement layer) gives a model file that
+    also holds the enhancement layer."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = state["config"]
+    patches = calibration_patches(data)
+    if cfg.get("spatial_base"):
+        chain = SpatialChain(GainedHyperprior(cfg["n"], cfg["m"], cfg["lambdas"]), cfg["n"], cfg["m"], cfg["lambdas"])
+        chain.load_state_dict(state["model"])
+        chain.eval()
+        tree = {"format": FORMAT, **codec_tree(chain.base, patches), "enhancement": enhancement_tree(chain, patches)}
+    else:
+        model = GainedHyperprior(cfg["n"], cfg["m"], cfg["lambdas"])
+        model.load_state_dict(state["model"])
+        model.eval()
+        tree = {"format": FORMAT, **codec_tree(model, patches)}
+    tree["training"] = _training_record(state)
     out.parent.mkdir(parents=True, exist_ok=True)
     model_id = write_model(out, tree).hex()
     log.info("exported %s (model id %s)", out, model_id)

@@ -231,11 +231,16 @@ def build_model(cfg: TrainConfig) -> torch.nn.Module:
         return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas)
     state = torch.load(cfg.spatial_base, map_location="cpu", weights_only=False)
     base_cfg = state["config"]
-    if base_cfg.get("spatial_base") or list(base_cfg["lambdas"]) != list(cfg.lambdas):
-        raise UsageError(f"{cfg.spatial_base} is not a base-codec checkpoint with the same quality levels")
+    same = [base_cfg[k] for k in ("n", "m")] + list(base_cfg["lambdas"]) == [cfg.n, cfg.m] + list(cfg.lambdas)
+    # The residual codec starts as a copy of the base (warm_start): same shape.
+    if base_cfg.get("spatial_base") or not same:
+        raise UsageError(f"{cfg.spatial_base} is not a base-codec checkpoint with the same "
+                         f"width (n={cfg.n}, m={cfg.m}) and quality levels")
     base = GainedHyperprior(base_cfg["n"], base_cfg["m"], base_cfg["lambdas"])
     base.load_state_dict(state["model"])
-    return SpatialChain(base, cfg.n, cfg.m, cfg.lambdas)
+    chain = SpatialChain(base, cfg.n, cfg.m, cfg.lambdas)
+    chain.el.warm_start(base)
+    return chain
 
 
 def describe_hardware(device: torch.device, world: int) -> str:
