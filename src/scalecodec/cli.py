@@ -279,6 +279,31 @@ def eval_command(folder, qualities, output_path, model_path, device, force):
     write_results(results, output_path, force)
 
 
+@main.command("bench-spatial")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", default=None,
+              help="Results folder  [default: bench-results/<FOLDER's name>]")
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes (one thread each).")
+@model_option
+@force_option
+@user_errors
+def bench_spatial_command(folder, out_dir, jobs, model_path, force):
+    """Spatial scalability on the images in FOLDER: COMPASS's table (the top
+    layer against simulcast, single-layer and JPEG 2000), every layer's bpp
+    and PSNR, LIFF against bicubic, and decoding at any scale.
+
+    Writes spatial.md, spatial.json and rd-spatial.png; finished images are
+    cached (OUT/cache/spatial) and reused by a rerun."""
+    from pathlib import Path
+
+    from .benchmark.spatial import run_spatial_benchmark
+
+    out = Path(out_dir) if out_dir else Path("bench-results") / Path(folder).resolve().name
+    run_spatial_benchmark(Path(folder), out, model_path, jobs, force, log=note)
+    note(f"wrote {out / 'spatial.md'}")
+
+
 @main.command("bench")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", default=None,

@@ -29,9 +29,14 @@ class Decoded:
 
 def reconstruct_enhancement(el: EnhancementModel, lower: np.ndarray, y_fixed: np.ndarray,
                             quality_fixed: int, width: int, height: int) -> np.ndarray:
-    """An enhancement layer's pixels: LIFF's prediction from the decoded layer
-    below plus the decoded residual, rounded once (bitstream_spec.md 6.3)."""
+    """An enhancement layer's pixels from the decoded layer below and its latents."""
     prediction = el.liff.predict(lower, width, height)
+    return reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, width, height)
+
+
+def reconstruct_enhancement_from(el: EnhancementModel, prediction: np.ndarray, y_fixed: np.ndarray,
+                                 quality_fixed: int, width: int, height: int) -> np.ndarray:
+    """LIFF's prediction plus the decoded residual, rounded once (bitstream_spec.md 6.3)."""
     residual = el.synthesis.values(y_fixed, quality_fixed)[:, :height, :width]
     return to_pixels(prediction + residual)
 

@@ -7,6 +7,7 @@ the same everywhere.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 
 from . import base_layer, container
 from .container import Chunk, ChunkKind, ColourFormat, Header, Stream
-from .decoder import reconstruct_enhancement
+from .decoder import reconstruct_enhancement_from
 from .downscale import reference_downscale
 from .entropy import encode_symbols
 from .errors import ModelError, QualityError
@@ -22,6 +23,14 @@ from .geometry import layer_sizes
 from .model_file import DecoderModel
 from .nn.model import GainedHyperprior
 from .prior import MEAN_FRAC_BITS
+
+
+@dataclass
+class CodedLayer:
+    width: int
+    height: int
+    pixels: np.ndarray | None  # (H, W, 3) uint8, bit-identical to the decoder's
+    prediction: np.ndarray | None  # LIFF's (3, H, W) in pixel levels; None for the base layer
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -100,6 +109,13 @@ class Encoder:
         """pixels: (H, W, 3) uint8 -> a stream with a base layer at the input
         reduced by scales[-1] and an enhancement layer at each further scale
         (relative to the base layer; the last is the input's own size)."""
+        return self.code_spatial(pixels, scales, quality, colour)[0]
+
+    def code_spatial(self, pixels: np.ndarray, scales: list[float], quality: float,
+                     colour: ColourFormat = ColourFormat.RGB,
+                     reconstruct_top: bool = False) -> tuple[bytes, list[CodedLayer]]:
+        """The stream, and per layer what the decoder will compute from it
+        (the same exact functions; the top layer's pixels only if asked)."""
         el = self.model.enhancement
         if el is None:
             raise ModelError(f"{self.model.path} has no enhancement layer; use a spatial model "
@@ -112,15 +128,18 @@ class Encoder:
         payload, y_fixed = self._code_layer(self.net, self.model, self._tensor(reference_downscale(pixels, bw, bh)), quality)
         chunks = [Chunk(ChunkKind.BASE, 0, bw, bh, payload)]
         # Each layer is predicted from exactly what the decoder will have.
-        lower = self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw]
+        layers = [CodedLayer(bw, bh, self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw], None)]
         for k, (lw, lh) in enumerate(sizes[1:], start=1):
             target = pixels if (lw, lh) == (w, h) else reference_downscale(pixels, lw, lh)
+            lower = layers[-1].pixels
             prediction = el.liff.predict(lower, lw, lh)
             pred = torch.from_numpy(prediction / 255).float().to(self.device)[None]
             side = torch.cat([self._tensor(target) - pred, pred], 1)
             payload, y_fixed = self._code_layer(self.el_net, el, side, quality)
             chunks.append(Chunk(ChunkKind.SPATIAL, k, lw, lh, payload))
-            if k < len(sizes) - 1:
-                lower = reconstruct_enhancement(el, lower, y_fixed, quality_fixed, lw, lh)
+            top = k == len(sizes) - 1
+            decoded = (reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, lw, lh)
+                       if reconstruct_top or not top else None)
+            layers.append(CodedLayer(lw, lh, decoded, prediction))
         header = Header(self.model.model_id, w, h, colour, 8, quality, bw, bh)
-        return container.serialize(Stream(header, tuple(chunks)))
+        return container.serialize(Stream(header, tuple(chunks))), layers

@@ -59,7 +59,12 @@ class FixedPointLayer:
             return self._igdn(x)
         acc = self._conv(x) if self.kind == "conv" else self._deconv(x)
         acc += self.bias[:, None, None]
-        acc *= np.exp2(self.out_frac - self.in_frac - self.weight_frac)[:, None, None]
+        return self.finish(acc)
+
+    def finish(self, acc: np.ndarray) -> np.ndarray:
+        """Accumulator (weights times inputs plus bias; C first) -> output
+        activations: rescale, round half to even, clamp (ReLU clamps at 0)."""
+        acc *= np.exp2(self.out_frac - self.in_frac - self.weight_frac).reshape(-1, *[1] * (acc.ndim - 1))
         np.rint(acc, out=acc)
         return np.clip(acc, 0 if self.relu else -ACT_LIMIT, ACT_LIMIT, out=acc)
 

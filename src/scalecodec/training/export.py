@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from ..entropy.tables import PmfTables
-from ..fixedpoint import ACT_BITS, WEIGHT_BITS, FixedPointNetwork
+from ..fixedpoint import ACT_BITS, ACT_LIMIT, WEIGHT_BITS, FixedPointNetwork
 from ..nn.gdn import GDN
 from ..nn.enhancement import PAD
 from ..nn.liff import LocalImplicitFilter
 from ..nn.model import GainedHyperprior
-from ..prediction import INPUT_FRAC, FixedPointLiff
+from ..prediction import HEAD_LIMIT, INPUT_FRAC, FixedPointLiff
 from ..model_file import FORMAT, write_model
 from ..prior import FixedPointHyperSynthesis
 from .data import PatchPool
@@ -216,9 +216,24 @@ def liff_state(liff: LocalImplicitFilter, lowers: list[torch.Tensor]) -> dict:
         index, query = liff.queries(f.float(), (2 * f.shape[2], 2 * f.shape[3]))
         q = torch.cat([f.flatten(2)[:, :, index], query.double().T.expand(f.shape[0], -1, -1)], 1)
         queries.append(torch.round(q[..., None] * 2.0**feat_frac))
-    mlp = quantize_network(liff.mlp, queries, feat_frac, per_channel_out=False)
-    return {"features": features, "to_taps": to_taps, "mlp": mlp, "taps": liff.taps,
-            "tap_frac": min(INPUT_FRAC, int(to_taps["out_frac"][0]))}
+    hidden = quantize_network(liff.mlp[:4], queries, feat_frac, per_channel_out=False)
+    return {"features": features, "to_taps": to_taps, "hidden": hidden, "taps": liff.taps,
+            "tap_frac": min(INPUT_FRAC, int(to_taps["out_frac"][0])),
+            "filter": _head_state(liff.mlp[4], int(hidden[-1]["out_frac"][0]), liff.taps)}
+
+
+def _head_state(head: torch.nn.Conv2d, hidden_frac: int, taps: int) -> dict:
+    """The filter network's last layer with one weight scale (its outputs are
+    summed together), and the shift that keeps W_filter^T N below HEAD_LIMIT
+    for any neighbourhood N of 16-bit integers (scalecodec.prediction)."""
+    w = head.weight.double()[:, :, 0, 0]
+    frac = int(_frac_bits(w.abs().max(), WEIGHT_BITS))
+    weight = torch.round(w * 2.0**frac)
+    filters = weight[: 27 * taps].reshape(3, 9 * taps, -1)
+    bound = float(filters.abs().sum(1).max()) * ACT_LIMIT
+    shift = max(0, math.ceil(math.log2(bound / HEAD_LIMIT)))
+    return {"weight": weight.numpy().astype(np.int32), "frac": frac, "shift": shift,
+            "bias": torch.round(head.bias.double() * 2.0 ** (frac + hidden_frac)).numpy().astype(np.int64)}
 
 
 CALIBRATION_FACTORS = (1.2, 1.6, 2.0, 2.4, 3.0, 4.0)
