@@ -1,6 +1,7 @@
 # make demo   set up, then encode -> info -> truncate -> decode the sample photo
 # make test   set up, then run the test suite
-# make bench  scalecodec against the established codecs on Kodak (KODAK=folder of PNGs);
+# make bench  scalecodec against the established codecs on Kodak (KODAK=folder of PNGs),
+#             then its spatial scalability (bench-spatial alone: only the latter);
 #             installs the peers' tools if missing; results in results/<folder name>/
 # make train  train the shipped model further (needs TRAIN_DATA=folder of photos)
 
@@ -11,7 +12,7 @@ KODAK ?= ../shared/data/kodak
 TRAIN_DATA ?= ../shared/data/train
 MINUTES ?= 120
 
-.PHONY: demo test bench train clean
+.PHONY: demo test bench bench-spatial train clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	bash scripts/install-peers.sh
 	$(BIN)/scc bench $(KODAK) --out results/$(notdir $(abspath $(KODAK))) --force
+	$(BIN)/scc bench-spatial $(KODAK) --out results/$(notdir $(abspath $(KODAK))) --force
+
+bench-spatial: $(BIN)/.installed
+	$(BIN)/scc bench-spatial $(KODAK) --out results/$(notdir $(abspath $(KODAK))) --force
 
 train: $(BIN)/.installed
 	$(BIN)/scc train $(TRAIN_DATA) --workdir runs/train --minutes $(MINUTES) --threads 2

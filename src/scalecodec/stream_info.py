@@ -11,11 +11,14 @@ def describe(data: bytes) -> dict:
     chunks = []
     offset = table
     for c in stream.chunks:
-        chunks.append({"kind": c.kind.name.lower(), "layer": c.layer, "label": c.label,
-                       "offset": offset, "bytes": len(c.payload)})
+        entry = {"kind": c.kind.name.lower(), "layer": c.layer, "label": c.label,
+                 "offset": offset, "bytes": len(c.payload)}
+        if c.kind in (container.ChunkKind.BASE, container.ChunkKind.SPATIAL):
+            entry["scale"] = round(c.a / h.base_width, 4)  # relative to the base layer, as --scale takes it
+        chunks.append(entry)
         offset += len(c.payload)
     return {
-        "format_version": f"{container.format.VERSION_MAJOR}.{container.format.VERSION_MINOR}",
+        "format_version": f"{data[4]}.{data[5]}",
         "model_id": h.model_id.hex(),
         "width": h.width,
         "height": h.height,
@@ -41,7 +44,8 @@ def format_text(d: dict) -> str:
         f"  header     {d['header_bytes']} bytes",
     ]
     for i, c in enumerate(d["chunks"]):
-        lines.append(f"  chunk {i}    {c['label']}: {c['bytes']} bytes at offset {c['offset']}")
+        scale = f", scale {c['scale']:g}" if c["layer"] and "scale" in c else ""
+        lines.append(f"  chunk {i}    {c['label']}{scale}: {c['bytes']} bytes at offset {c['offset']}")
     for m in d["truncated"]:
         lines.append(f"  missing    {m} (the file is cut short)")
     return "\n".join(lines)

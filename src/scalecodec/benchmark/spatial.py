@@ -14,6 +14,7 @@ totals, JPEG 2000 (its files are resolution scalable; results.json of
 `scc bench` holds its points).
 """
 
+import hashlib
 import json
 import math
 import multiprocessing
@@ -55,7 +56,7 @@ def _prefix_bytes(stream: bytes, layer: int) -> int:
     return len(container.serialize(container.select(container.parse(stream), max_layer=layer)))
 
 
-def image_record(path: str, model: str, verify: bool) -> dict:
+def image_record(path: str, model: str, verify: bool, configs: list, qualities: tuple) -> dict:
     """Every measurement of one image (runs in a worker process)."""
     from ..api import open_decoder, open_encoder
 
@@ -78,10 +79,10 @@ def image_record(path: str, model: str, verify: bool) -> dict:
             single[size, q] = {"bytes": len(stream), "psnr": psnr(reference(size), pixels)}
         return single[size, q]
 
-    configs = []
-    for scales in configurations():
+    results = []
+    for scales in configs:
         sizes = layer_sizes(w, h, list(scales))
-        for q in QUALITIES:
+        for q in qualities:
             stream, layers = encoder.code_spatial(src, list(scales), q, reconstruct_top=True)
             if verify:
                 for k, layer in enumerate(layers):
@@ -99,8 +100,8 @@ def image_record(path: str, model: str, verify: bool) -> dict:
                                             .astype(np.uint8).transpose(1, 2, 0))
                     row["bicubic_psnr"] = psnr(ref, _bicubic(lower, layer.width, layer.height))
                 rows.append(row)
-            configs.append({"scales": scales, "quality": q, "layers": rows})
-    return {"image": Path(path).name, "width": w, "height": h, "configs": configs,
+            results.append({"scales": list(scales), "quality": q, "layers": rows})
+    return {"image": Path(path).name, "width": w, "height": h, "configs": results,
             "sweep": _sweep(encoder, decoder, src, reference, verify)}
 
 
@@ -143,7 +144,8 @@ def _worker(args):
     return image_record(*args)
 
 
-def run(folder: Path, out: Path, model: str, jobs: int = 2, log=print) -> dict:
+def run(folder: Path, out: Path, model: str, jobs: int = 2, log=print,
+        configs: list | None = None, qualities: tuple = QUALITIES) -> list[dict]:
     images = sorted(str(p) for p in Path(folder).glob("*.png"))
     if not images:
         raise FileNotFoundError(f"no PNG images in {folder}")
@@ -151,14 +153,17 @@ def run(folder: Path, out: Path, model: str, jobs: int = 2, log=print) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     from ..model_file import model_id_of
 
-    tag = model_id_of(Path(model)).hex()[:12]
+    configs = configs or configurations()
+    # The cache key covers what was measured, so a changed plan measures again.
+    tag = hashlib.sha256(json.dumps([model_id_of(Path(model)).hex(), configs, qualities]).encode()).hexdigest()[:12]
     todo = [(p, i == 0) for i, p in enumerate(images) if not (cache / f"{tag}-{Path(p).stem}.json").exists()]
     log(f"spatial benchmark: {len(images)} images, {len(todo)} to measure, {jobs} processes")
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        for done, record in enumerate(pool.imap_unordered(_worker, [(p, model, v) for p, v in todo]), 1):
+        work = [(p, model, v, configs, qualities) for p, v in todo]
+        for done, record in enumerate(pool.imap_unordered(_worker, work), 1):
             (cache / f"{tag}-{Path(record['image']).stem}.json").write_text(json.dumps(record))
             log(f"  {done}/{len(todo)} {record['image']}")
-    return {"images": [json.loads((cache / f"{tag}-{Path(p).stem}.json").read_text()) for p in images]}
+    return [json.loads((cache / f"{tag}-{Path(p).stem}.json").read_text()) for p in images]
 
 
 
@@ -166,11 +171,15 @@ def summarize(records: list[dict], jpeg2000: list[dict] | None) -> dict:
     """Mean curves per configuration (over images, per quality) and BD-rates."""
     n = len(records)
     table = []
-    for ci, scales in enumerate(configurations()):
+    plan = []
+    for c in records[0]["configs"]:
+        if c["scales"] not in plan:
+            plan.append(c["scales"])
+    for scales in plan:
         per_q = {}
         for rec in records:
             for c in rec["configs"]:
-                if tuple(c["scales"]) == tuple(scales):
+                if c["scales"] == scales:
                     per_q.setdefault(c["quality"], []).append((rec, c))
         ours, simulcast, single, lower = [], [], [], []
         for q, items in sorted(per_q.items()):
@@ -235,6 +244,27 @@ def _sweep_summary(records: list[dict]) -> list[dict]:
     return rows
 
 
+def decode_speed(images: list[Path], model: str, log=print) -> dict:
+    """Whole `scc decode` processes (wall time, peak memory from GNU time) of
+    a 3-layer stream at its top layer, the heaviest decode, one at a time."""
+    import sys
+    import tempfile
+
+    from .runner import run_measured
+
+    scc = [sys.executable, "-m", "scalecodec.cli"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="scc-spatial-") as tmp:
+        for path in images:
+            stream, rec = Path(tmp) / "s.scc", Path(tmp) / "r.png"
+            run_measured(scc + ["encode", path, stream, "-q", f"{SWEEP_QUALITY:g}", "--model", model,
+                                "--scales", ",".join(f"{s:g}" for s in SWEEP_CONFIG), "-f"])
+            seconds, peak = run_measured(scc + ["decode", stream, rec, "-f"])
+            rows.append({"image": path.name, "seconds": seconds, "peak_mib": peak})
+            log(f"  decode {path.name}: {seconds:.2f} s, {peak} MiB")
+    return {"config": list(SWEEP_CONFIG), "quality": SWEEP_QUALITY, "images": rows}
+
+
 def _pct(v):
     return "–" if v is None else f"{v:+.1f}%"
 
@@ -243,7 +273,7 @@ def markdown(summary: dict, meta: dict) -> str:
     lines = [
         f"# Spatial scalability on {meta['dataset']} ({meta['images']} images)",
         "",
-        f"Model `{meta['model']}` (id `{meta['model_id']}`); qualities {', '.join(f'{q:g}' for q in QUALITIES)}; "
+        f"Model `{meta['model']}` (id `{meta['model_id']}`); qualities {', '.join(f'{q:g}' for q in meta['qualities'])}; "
         f"{meta['machine']}; {meta['date']}. Each layer's target is the source reduced by the reference "
         f"downscaler ({DOWNSCALER}). bpp from the bytes of real streams over the top layer's pixels (lower "
         "layers: the bytes of the stream cut after that layer, over that layer's pixels); PSNR (RGB) of "
@@ -293,6 +323,16 @@ def markdown(summary: dict, meta: dict) -> str:
         below = f"{r['from_below_psnr']:.2f}" if "from_below_psnr" in r else ""
         lines.append(f"| {r['scale']:g} | {r['width']}x{r['height']} | {how} | {r['psnr']:.2f} | {naive} | "
                      f"{margin} | {below} |")
+    speed = summary.get("speed")
+    if speed and speed["images"]:
+        secs = [r["seconds"] for r in speed["images"]]
+        peaks = [r["peak_mib"] for r in speed["images"] if r["peak_mib"] is not None]
+        lines += ["", "## Decoding speed and memory", "",
+                  f"Whole `scc decode` processes of a {label(speed['config'])} stream to its top layer "
+                  f"(quality {speed['quality']:g}), {len(secs)} images, one at a time: median "
+                  f"{statistics.median(secs):.2f} s, max {max(secs):.2f} s"
+                  + (f"; peak memory max {max(peaks):.0f} MiB" if peaks else "")
+                  + ". Targets: at most 3 s, under 4 GiB."]
     return "\n".join(lines) + "\n"
 
 
@@ -325,7 +365,8 @@ def plot(summary: dict, out: Path, jpeg2000: list | None) -> None:
 
 
 def run_spatial_benchmark(folder: Path, out: Path, model: str | None = None, jobs: int = 2,
-                          force: bool = False, log=print) -> dict:
+                          force: bool = False, log=print, configs: list | None = None,
+                          qualities: tuple = QUALITIES, speed_images: int = 6) -> dict:
     """Measure, summarize and write spatial.md, spatial.json and rd-spatial.png
     into out (beside `scc bench`'s results.json, whose JPEG 2000 points it uses)."""
     import datetime
@@ -340,7 +381,7 @@ def run_spatial_benchmark(folder: Path, out: Path, model: str | None = None, job
     files = [out / f for f in ("spatial.md", "spatial.json", "rd-spatial.png")]
     if not force and any(f.exists() for f in files):
         raise OutputError(f"{out} already holds spatial results; use --force to replace them")
-    records = run(Path(folder), out, model, jobs, log)["images"]
+    records = run(Path(folder), out, model, jobs, log, configs, qualities)
     jpeg2000 = None
     bench = out / "results.json"
     if bench.exists():
@@ -348,8 +389,9 @@ def run_spatial_benchmark(folder: Path, out: Path, model: str | None = None, job
         if points:
             jpeg2000 = [(p["bpp"], p["psnr"]) for p in mean_curve(points, len(records))]
     summary = summarize(records, jpeg2000)
+    summary["speed"] = decode_speed(sorted(Path(folder).glob("*.png"))[:speed_images], model, log)
     meta = {"dataset": Path(folder).name, "images": len(records), "model": Path(model).name,
-            "model_id": model_id_of(Path(model)).hex(), "machine": _machine(),
+            "model_id": model_id_of(Path(model)).hex(), "machine": _machine(), "qualities": list(qualities),
             "date": datetime.date.today().isoformat()}
     files[0].write_text(markdown(summary, meta))
     files[1].write_text(json.dumps({**meta, "summary": summary, "images": records}, indent=1))
