@@ -61,10 +61,12 @@ class FixedPointLayer:
         acc += self.bias[:, None, None]
         return self.finish(acc)
 
-    def finish(self, acc: np.ndarray) -> np.ndarray:
-        """Accumulator (weights times inputs plus bias; C first) -> output
-        activations: rescale, round half to even, clamp (ReLU clamps at 0)."""
-        acc *= np.exp2(self.out_frac - self.in_frac - self.weight_frac).reshape(-1, *[1] * (acc.ndim - 1))
+    def finish(self, acc: np.ndarray, channels_last: bool = False) -> np.ndarray:
+        """Accumulator (weights times inputs plus bias; channels first unless
+        channels_last) -> output activations: rescale, round half to even,
+        clamp (ReLU clamps at 0)."""
+        scale = np.exp2(self.out_frac - self.in_frac - self.weight_frac)
+        acc *= scale if channels_last else scale.reshape(-1, *[1] * (acc.ndim - 1))
         np.rint(acc, out=acc)
         return np.clip(acc, 0 if self.relu else -ACT_LIMIT, ACT_LIMIT, out=acc)
 

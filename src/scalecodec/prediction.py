@@ -125,26 +125,35 @@ class FixedPointLiff:
         hidden = self.head_weight.shape[1]
         width9 = 9 * self.taps
         filters = self.head_weight[: 3 * width9].reshape(3, width9, hidden).transpose(0, 2, 1)
-        m = (filters.reshape(3 * hidden, width9) @ hoods).T  # (h*w, 3*hidden)
+        m = hoods.T @ filters.reshape(3 * hidden, width9).T  # (h*w, 3*hidden), row-major
         m = np.clip(np.rint(m * 2.0**-self.head_shift), -HEAD_LIMIT, HEAD_LIMIT).reshape(-1, 3, hidden)
-        beta = np.rint((self.head_bias[: 3 * width9].reshape(3, width9) @ hoods).T * 2.0**-self.head_shift)
+        beta = np.rint(hoods.T @ self.head_bias[: 3 * width9].reshape(3, width9).T * 2.0**-self.head_shift)
         offset_weight = self.head_weight[3 * width9:]
         offset_bias = self.head_bias[3 * width9:]
 
+        # Per target pixel, channels last: (pixels, hidden) arrays keep the
+        # gathers contiguous and the products single matrix calls.
+        second_matrix = self.second.weight[:, :, 0, 0].T
         rows_per_chunk = max(1, QUERY_CHUNK // width)
         correction = np.empty((height, width, 3))
-        offsets = np.empty((3, height, width))
+        offsets = np.empty((height, width, 3))
         for r0 in range(0, height, rows_per_chunk):
             r1 = min(height, r0 + rows_per_chunk)
             source = (iy[r0:r1, None] * w + ix[None, :]).ravel()
-            acc = (per_source[source].reshape(r1 - r0, width, -1) + per_row[r0:r1, None]
-                   + per_column[None] + constant)
-            first = self.first.finish(np.ascontiguousarray(acc.reshape(source.size, -1).T))
-            second = self.second(first[:, :, None])[:, :, 0]  # (hidden, n)
-            dot = (m[source] * second.T[:, None, :]).sum(-1) + beta[source]  # (n, 3)
+            acc = np.take(per_source, source, axis=0).reshape(r1 - r0, width, -1)
+            acc += per_row[r0:r1, None]
+            acc += per_column[None]
+            acc += constant
+            first = self.first.finish(acc.reshape(source.size, -1), channels_last=True)
+            second = first @ second_matrix
+            second += self.second.bias
+            second = self.second.finish(second, channels_last=True)  # (n, hidden)
+            dot = np.einsum("ncj,nj->nc", np.take(m, source, axis=0), second)
+            dot += np.take(beta, source, axis=0)
             correction[r0:r1] = dot.reshape(r1 - r0, width, 3)
-            offsets[:, r0:r1] = (offset_weight @ second + offset_bias[:, None]).reshape(3, r1 - r0, width)
+            offsets[r0:r1] = (second @ offset_weight.T + offset_bias).reshape(r1 - r0, width, 3)
         correction = correction.transpose(2, 0, 1)
+        offsets = offsets.transpose(2, 0, 1)
         hidden_frac = int(self.second.out_frac[0])
         base = bicubic(pixels, width, height) * 2.0 ** (-2 * BICUBIC_FRAC)
         dot_scale = 2.0 ** -(self.head_frac + hidden_frac + self.tap_frac - self.head_shift)
