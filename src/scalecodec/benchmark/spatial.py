@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import os
 import statistics
 from pathlib import Path
 
@@ -137,6 +138,9 @@ def _sweep(encoder, decoder, src, reference, verify: bool) -> list[dict]:
     return rows
 
 
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _worker(args):
     import torch
 
@@ -158,11 +162,22 @@ def run(folder: Path, out: Path, model: str, jobs: int = 2, log=print,
     tag = hashlib.sha256(json.dumps([model_id_of(Path(model)).hex(), configs, qualities]).encode()).hexdigest()[:12]
     todo = [(p, i == 0) for i, p in enumerate(images) if not (cache / f"{tag}-{Path(p).stem}.json").exists()]
     log(f"spatial benchmark: {len(images)} images, {len(todo)} to measure, {jobs} processes")
-    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        work = [(p, model, v, configs, qualities) for p, v in todo]
-        for done, record in enumerate(pool.imap_unordered(_worker, work), 1):
-            (cache / f"{tag}-{Path(record['image']).stem}.json").write_text(json.dumps(record))
-            log(f"  {done}/{len(todo)} {record['image']}")
+    # One BLAS thread per worker (set before they import numpy): `jobs`
+    # single-threaded processes use the cores without oversubscribing them.
+    saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
+    os.environ.update({k: "1" for k in _THREAD_VARIABLES})
+    try:
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            work = [(p, model, v, configs, qualities) for p, v in todo]
+            for done, record in enumerate(pool.imap_unordered(_worker, work), 1):
+                (cache / f"{tag}-{Path(record['image']).stem}.json").write_text(json.dumps(record))
+                log(f"  {done}/{len(todo)} {record['image']}")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return [json.loads((cache / f"{tag}-{Path(p).stem}.json").read_text()) for p in images]
 
 
