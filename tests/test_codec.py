@@ -161,7 +161,7 @@ def test_encode_file_bpp_is_from_stream_bytes(photo):
 
 def test_truncated_stream_decodes_its_base_layer_with_a_warning(decoder, stream):
     s = container.parse(stream)
-    extra = container.Chunk(container.ChunkKind.FINE, 0, 0, 8, b"x" * 64)
+    extra = container.Chunk(container.ChunkKind.SPATIAL, 1, 2 * s.header.width, 2 * s.header.height, b"x" * 64)
     longer = container.serialize(container.Stream(s.header, s.chunks + (extra,)))
     decoded = decoder.decode(longer[:-10])
     assert np.array_equal(decoded.pixels, decoder.decode(stream).pixels)

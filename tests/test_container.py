@@ -16,13 +16,10 @@ MODEL_ID = bytes(range(16))
 
 
 def layered_stream() -> Stream:
-    """Base + two spatial layers, each with fine groups (payloads are opaque here)."""
+    """Base + two spatial layers (payloads are opaque here)."""
     chunks = [
         Chunk(ChunkKind.BASE, 0, 320, 240, b"B" * 500),
-        Chunk(ChunkKind.FINE, 0, 0, 16, b"f" * 100),
-        Chunk(ChunkKind.FINE, 0, 16, 16, b"g" * 100),
         Chunk(ChunkKind.SPATIAL, 1, 512, 384, b"S" * 700),
-        Chunk(ChunkKind.FINE, 1, 0, 32, b"h" * 120),
         Chunk(ChunkKind.SPATIAL, 2, 768, 576, b"T" * 900),
     ]
     return Stream(Header(MODEL_ID, 768, 576, ColourFormat.RGB, 8, 2.5, 320, 240), tuple(chunks))
@@ -37,12 +34,12 @@ def test_round_trip_preserves_everything():
     assert container.serialize(back) == data
 
 
-@pytest.mark.parametrize("limit", [0, 1, 700, 1300, 1500, 1700, 2500, 3000, 10**6])
+@pytest.mark.parametrize("limit", [0, 1, 500, 570, 600, 1300, 1500, 2200, 2300, 10**6])
 def test_truncate_keeps_longest_valid_prefix(limit):
     s = layered_stream()
     full = container.serialize(s)
-    sizes = [len(container.serialize(Stream(s.header, s.chunks[:k]))) for k in range(1, 7)]
-    fitting = [k for k, size in zip(range(1, 7), sizes) if size <= limit]
+    sizes = [len(container.serialize(Stream(s.header, s.chunks[:k]))) for k in range(1, 4)]
+    fitting = [k for k, size in zip(range(1, 4), sizes) if size <= limit]
     if not fitting:
         with pytest.raises(ContainerError, match="minimum is"):
             container.truncate(s, limit)
@@ -54,23 +51,21 @@ def test_truncate_keeps_longest_valid_prefix(limit):
     assert not isinstance(back, container.TruncatedStream)
 
 
-def test_select_by_layer_and_fine_groups():
+def test_select_by_layer():
     s = layered_stream()
-    assert [c.payload[:1] for c in container.select(s, max_layer=0).chunks] == [b"B", b"f", b"g"]
-    assert [c.payload[:1] for c in container.select(s, max_layer=1, max_fine_groups=1).chunks] == [
-        b"B", b"f", b"S", b"h"]
-    assert [c.payload[:1] for c in container.select(s, max_fine_groups=0).chunks] == [b"B", b"S", b"T"]
+    assert [c.payload[:1] for c in container.select(s, max_layer=0).chunks] == [b"B"]
+    assert [c.payload[:1] for c in container.select(s, max_layer=1).chunks] == [b"B", b"S"]
     container.parse(container.serialize(container.select(s, max_layer=1)))
 
 
 def test_cut_mid_chunk_keeps_complete_chunks():
     data = container.serialize(layered_stream())
-    payload_start = HEADER_BYTES + 6 * ENTRY_BYTES + 4
-    cut = data[: payload_start + 500 + 100 + 50]  # inside the second fine group
+    payload_start = HEADER_BYTES + 3 * ENTRY_BYTES + 4
+    cut = data[: payload_start + 500 + 50]  # inside the first spatial layer
     back = container.parse(cut)
     assert isinstance(back, container.TruncatedStream)
-    assert len(back.chunks) == 2
-    assert len(back.missing) == 4 and "chunk 2" in back.missing[0]
+    assert len(back.chunks) == 1
+    assert len(back.missing) == 2 and "chunk 1" in back.missing[0]
     with pytest.raises(ContainerError, match="truncated"):
         container.parse(cut, allow_truncated=False)
 
@@ -78,7 +73,7 @@ def test_cut_mid_chunk_keeps_complete_chunks():
 def test_every_flipped_payload_byte_is_caught_and_named():
     s = layered_stream()
     data = bytearray(container.serialize(s))
-    start = HEADER_BYTES + 6 * ENTRY_BYTES + 4
+    start = HEADER_BYTES + 3 * ENTRY_BYTES + 4
     bounds, pos = [], start
     for c in s.chunks:
         bounds.append((pos, pos + len(c.payload)))
@@ -94,7 +89,7 @@ def test_every_flipped_payload_byte_is_caught_and_named():
 
 def test_every_flipped_header_byte_is_caught():
     data = container.serialize(layered_stream())
-    start = HEADER_BYTES + 6 * ENTRY_BYTES + 4
+    start = HEADER_BYTES + 3 * ENTRY_BYTES + 4
     for at in range(start):
         bad = bytearray(data)
         bad[at] ^= 0x10

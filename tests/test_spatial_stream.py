@@ -25,7 +25,7 @@ def spatial_encoder():
     from scalecodec.api import open_encoder
     from scalecodec.model_file import default_model_path
 
-    return open_encoder(str(default_model_path(spatial=True)), "cpu")
+    return open_encoder(str(default_model_path(kind="spatial")), "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def spatial_decoder():
     from scalecodec.api import open_decoder
     from scalecodec.model_file import default_model_path
 
-    return open_decoder(str(default_model_path(spatial=True)))
+    return open_decoder(str(default_model_path(kind="spatial")))
 
 
 @pytest.fixture(scope="module")

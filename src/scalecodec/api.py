@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import container
 from .decoder import Decoder
-from .errors import OutputError
+from .errors import OutputError, UsageError
 from .images import encode_image, load_image
 from .model_file import default_model_path, find_model, load_model
 
@@ -60,15 +60,27 @@ def output_format(path: str) -> str:
     return fmt
 
 
+MODES = ("single", "fgs")
+
+
 def encode_file(data: bytes, quality: float, model_path=None, device="auto", name="input",
-                scales: list[float] | None = None) -> EncodeResult:
-    """A single-layer stream, or with scales (relative to the base layer,
-    the last being the input's size) a spatially scalable one."""
+                scales: list[float] | None = None, mode: str = "single") -> EncodeResult:
+    """A single-layer stream; with scales (relative to the base layer, the
+    last being the input's size) a spatially scalable one; with mode "fgs"
+    a fine-grained one, cut at any segment."""
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if mode == "fgs" and scales is not None:
+        raise UsageError("--scales and --mode fgs do not combine: a stream is spatially "
+                         "scalable or fine-grained")
     src = load_image(data, name)
-    if scales is None:
+    if mode == "fgs":
+        encoder = open_encoder(model_path or str(default_model_path(kind="fgs")), device)
+        stream = encoder.encode_fine(src.pixels, quality, src.colour)
+    elif scales is None:
         stream = open_encoder(model_path, device).encode(src.pixels, quality, src.colour)
     else:
-        encoder = open_encoder(model_path or str(default_model_path(spatial=True)), device)
+        encoder = open_encoder(model_path or str(default_model_path(kind="spatial")), device)
         stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour)
     h, w = src.pixels.shape[:2]
     return EncodeResult(stream, w, h, src.notes)

@@ -112,12 +112,15 @@ def main():
 @click.option("--scales", type=str, default=None, metavar="1,S2,...",
               help="Spatially scalable: layer scale factors relative to the base layer, e.g. 1,1.6,2.4; "
                    "the last is IN's own size. 2 to 4 layers, each 1.1x to 4x the one below.")
+@click.option("--mode", type=click.Choice(["single", "fgs"]), default="single", show_default=True,
+              help="fgs: fine-grained scalable, cut at (almost) any byte by 'scc truncate --bytes'; "
+                   "-q sets the top of its range.")
 @model_option
 @device_option
 @force_option
 @quiet_option
 @user_errors
-def encode(input_path, output_path, quality, scales, model_path, device, force, quiet):
+def encode(input_path, output_path, quality, scales, mode, model_path, device, force, quiet):
     """Compress image IN into stream OUT."""
     from .api import encode_file
 
@@ -125,12 +128,12 @@ def encode(input_path, output_path, quality, scales, model_path, device, force, 
     check_output(output_path, force, input_path)
     t = time.perf_counter()
     result = encode_file(read_input(input_path), quality, model_path, device,
-                         name="stdin" if input_path == "-" else input_path, scales=factors)
+                         name="stdin" if input_path == "-" else input_path, scales=factors, mode=mode)
     write_output(output_path, result.stream, force)
     if not quiet:
         for n in result.notes:
             note(n)
-        layers = f", {len(factors)} layers" if factors else ""
+        layers = f", {len(factors)} layers" if factors else (", fine-grained" if mode == "fgs" else "")
         note(f"{input_path} -> {output_path}: {result.width}x{result.height}{layers}, quality {quality:g}, "
              f"{len(result.stream)} bytes, {result.bpp:.4f} bpp, {time.perf_counter() - t:.2f} s")
 
@@ -185,13 +188,14 @@ def decode(input_path, output_path, scale, width, height, model_path, force, qui
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
 @click.option("--bytes", "max_bytes", type=click.IntRange(min=1), default=None,
-              help="Largest size of the output; whole chunks are kept.")
+              help="Largest size of the output: whole chunks, or for a fine-grained stream whole segments.")
 @size_options
 @force_option
 @quiet_option
 @user_errors
 def truncate(input_path, output_path, max_bytes, scale, width, height, force, quiet):
-    """Cut stream IN to at most N bytes of whole chunks (--bytes), or to the
+    """Cut stream IN to at most N bytes (--bytes; the largest valid stream that
+    fits: whole chunks, or a fine-grained stream's whole segments), or to the
     chunks that decoding at a scale or size needs (--scale, --width/--height:
     the result decodes there to exactly the pixels IN does), as a valid
     stream OUT."""
@@ -206,6 +210,10 @@ def truncate(input_path, output_path, max_bytes, scale, width, height, force, qu
     if isinstance(stream, container.TruncatedStream):
         note(f"warning: input is cut short; keeping its complete chunks ({'; '.join(stream.missing)} missing)")
         stream = container.complete(stream)
+    fine_chunk = container.fine_chunk(stream)
+    if fine_chunk is not None and not fine_chunk.intact:
+        _, _, why = container.fine.unpack(fine_chunk.payload)
+        note(f"warning: input stops early ({why}); keeping the segments before that")
     if by_size:
         layers = container.spatial_layers(stream)
         cut = container.select(stream, max_layer=plan_decode(layers, *requested_size(layers, scale, width, height)).layer)
@@ -217,7 +225,17 @@ def truncate(input_path, output_path, max_bytes, scale, width, height, force, qu
     data = container.serialize(cut)
     write_output(output_path, data, force)
     if not quiet:
-        note(f"kept {len(cut.chunks)} of {len(stream.chunks)} chunks: {len(data)} bytes")
+        note(f"kept {_kept(stream, cut)}: {len(data)} bytes")
+
+
+def _kept(stream, cut) -> str:
+    from . import container
+
+    if container.fine_chunk(stream) is None:
+        return f"{len(cut.chunks)} of {len(stream.chunks)} chunks"
+    _, declared, _ = container.fine.unpack(stream.chunks[0].payload)
+    after, _, _ = container.fine.unpack(cut.chunks[0].payload)
+    return f"{len(after.segments)} of {declared} segments ({after.channels} channels)"
 
 
 @main.command()
@@ -356,10 +374,13 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, model_path, f
 @click.option("--spatial-base", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Train the spatial enhancement layer over this base-codec checkpoint (kept "
                    "frozen); --crop is then the top layer's size.")
+@click.option("--fine-base", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Fine-tune this base-codec checkpoint into the fine-grained (--mode fgs) codec.")
 @user_errors
-def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_base):
-    """Train the variable-rate codec on the photos in DATA, or with
-    --spatial-base, the spatial enhancement layer over a trained base codec.
+def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_base, fine_base):
+    """Train the variable-rate codec on the photos in DATA; with
+    --spatial-base, the spatial enhancement layer over a trained base codec;
+    with --fine-base, the fine-grained codec from a trained base codec.
 
     Resumable: run it again with the same --workdir. For several GPUs, launch
     it with torchrun; each process trains on its own batches (DDP).
@@ -370,7 +391,8 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     cfg = TrainConfig(data=data, workdir=workdir, n=n, m=m, batch=batch, crop=crop,
-                      minutes=minutes, lr=lr, bf16=bf16, threads=threads, spatial_base=spatial_base)
+                      minutes=minutes, lr=lr, bf16=bf16, threads=threads, spatial_base=spatial_base,
+                      fine_base=fine_base)
     Trainer(cfg).run()
 
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import base_layer, container
-from .container import ChunkKind, ColourFormat
-from .entropy import CodingError, decode_symbols
+from .container import ColourFormat
+from .entropy import CodingError, decode_segments, decode_symbols
 from .errors import ModelError, StreamError
 from .downscale import reference_downscale
 from .geometry import DecodePlan, plan_decode, requested_size
-from .model_file import DecoderModel, EnhancementModel
+from .model_file import DecoderModel, EnhancementModel, fine_channel_ends
 from .prior import MEAN_FRAC_BITS
 from .synthesis import to_pixels
 
@@ -61,11 +61,10 @@ class Decoder:
                 f"but the loaded model is {self.model.model_id.hex()}"
             )
         try:
-            layers = container.spatial_layers(stream)
+            fine_chunk = container.fine_chunk(stream)
+            layers = [(header.width, header.height)] if fine_chunk else container.spatial_layers(stream)
         except container.ContainerError as err:
             raise StreamError(str(err)) from None
-        if any(c.kind == ChunkKind.FINE for c in stream.chunks):
-            notes.append("this decoder reads spatial layers only; fine-grained chunks were skipped")
         plan = plan_decode(layers, *requested_size(layers, scale, width, height))
         el = self.model.enhancement
         if (plan.layer > 0 or plan.how == "predict") and el is None:
@@ -75,11 +74,13 @@ class Decoder:
         if not 0 <= quality_fixed <= (self.model.levels - 1) * 256:
             raise StreamError(f"the stream's quality {header.quality:g} is outside the model's "
                               f"range 1..{self.model.levels}")
-        spatial = [c for c in stream.chunks if c.kind != ChunkKind.FINE]
         bw, bh = layers[0]
-        y_fixed = entropy_decode(self.model, bw, bh, spatial[0])
+        if fine_chunk:
+            y_fixed = fine_decode(self.model, fine_chunk, notes)
+        else:
+            y_fixed = entropy_decode(self.model, bw, bh, stream.chunks[0])
         pixels = self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw]
-        for chunk in spatial[1 : plan.layer + 1]:
+        for chunk in stream.chunks[1 : plan.layer + 1]:
             y_fixed = entropy_decode(el, chunk.a, chunk.b, chunk)
             pixels = reconstruct_enhancement(el, pixels, y_fixed, quality_fixed, chunk.a, chunk.b)
         if plan.how == "downscale":
@@ -91,20 +92,53 @@ class Decoder:
         return Decoded(pixels, header.colour, plan, notes)
 
 
+def _prior(parts: DecoderModel | EnhancementModel, z_stream: bytes, z_shape: tuple, checksum: int,
+           label: str) -> tuple[np.ndarray, np.ndarray]:
+    """y's entropy parameters (mean, index) from a chunk's z stream, checked
+    against the encoder's prior checksum."""
+    z_hat = decode_symbols(z_stream, base_layer.z_table_ids(z_shape), parts.z_tables).reshape(z_shape)
+    mean, index = parts.hyper_synthesis(z_hat)
+    if base_layer.prior_checksum(mean, index) != checksum:
+        raise StreamError(
+            f"{label}: entropy parameters differ from the encoder's (prior checksum "
+            "mismatch): the stream or the model's prior path does not match"
+        )
+    return mean, index
+
+
 def entropy_decode(parts: DecoderModel | EnhancementModel, width: int, height: int,
                    chunk: container.Chunk) -> np.ndarray:
     """A layer's y_hat in units of 2**-MEAN_FRAC_BITS, as exact int64."""
     y_shape, z_shape = base_layer.latent_shapes(width, height, parts.m, parts.n)
     crc, z_bytes, y_bytes = base_layer.unpack(chunk.payload, y_shape, z_shape)
     try:
-        z_hat = decode_symbols(z_bytes, base_layer.z_table_ids(z_shape), parts.z_tables).reshape(z_shape)
-        mean, index = parts.hyper_synthesis(z_hat)
-        if base_layer.prior_checksum(mean, index) != crc:
-            raise StreamError(
-                f"{chunk.label}: entropy parameters differ from the encoder's (prior checksum "
-                "mismatch): the stream or the model's prior path does not match"
-            )
+        mean, index = _prior(parts, z_bytes, z_shape, crc, chunk.label)
         y = decode_symbols(y_bytes, index, parts.y_tables).reshape(y_shape)
     except CodingError as err:
         raise StreamError(f"{chunk.label} does not decode: {err}") from None
     return y * 2**MEAN_FRAC_BITS + mean
+
+
+def fine_decode(model: DecoderModel, chunk: container.Chunk, notes: list[str]) -> np.ndarray:
+    """y_hat of a fine-grained stream from the segments it holds; channels
+    not received are their predicted mean (bitstream_spec.md 8.3)."""
+    try:
+        payload, declared, why = container.fine.unpack(chunk.payload)
+    except container.ContainerError as err:
+        raise StreamError(str(err)) from None
+    y_shape, z_shape = base_layer.latent_shapes(chunk.a, chunk.b, model.m, model.n)
+    channels = payload.channels
+    if not 1 <= payload.basic_channels <= channels <= model.m:
+        raise StreamError(f"{chunk.label}: {channels} channels do not fit the model's {model.m}")
+    if why:
+        notes.append(f"input stops early ({why}): decoding {len(payload.segments)} of {declared} "
+                     f"segments, {channels} of {model.m} channels")
+    try:
+        mean, index = _prior(model, payload.z_stream, z_shape, payload.prior_checksum, chunk.label)
+        y = decode_segments(payload.y_head, list(payload.segments), index[:channels], model.y_tables,
+                            fine_channel_ends(payload.basic_channels, model.m))
+    except CodingError as err:
+        raise StreamError(f"{chunk.label} does not decode: {err}") from None
+    y_fixed = mean.astype(np.int64)
+    y_fixed[:channels] += y * 2**MEAN_FRAC_BITS
+    return y_fixed

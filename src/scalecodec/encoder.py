@@ -14,13 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from . import base_layer, container
-from .container import Chunk, ChunkKind, ColourFormat, Header, Stream
+from .container import Chunk, ChunkKind, ColourFormat, Header, Stream, fine
 from .decoder import reconstruct_enhancement_from
 from .downscale import reference_downscale
-from .entropy import encode_symbols
+from .entropy import encode_segments, encode_symbols
 from .errors import ModelError, QualityError
 from .geometry import layer_sizes
-from .model_file import DecoderModel
+from .model_file import DecoderModel, fine_channel_ends
 from .nn.model import GainedHyperprior
 from .prior import MEAN_FRAC_BITS
 
@@ -78,9 +78,9 @@ class Encoder:
         return x.permute(2, 0, 1)[None].float().div(255)
 
     @torch.no_grad()
-    def _code_layer(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float) -> tuple[bytes, np.ndarray]:
-        """x (1, C, H, W) -> (the layer's payload, y_hat in 1/256 units as the
-        decoder will see it)."""
+    def _latents(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float):
+        """x (1, C, H, W) -> z_hat, y's integer entropy parameters (mean,
+        index) from the exact prior path, and y's symbols round(y - mean)."""
         h, w = x.shape[-2:]
         pad = base_layer.PAD
         x = F.pad(x, (0, math.ceil(w / pad) * pad - w, 0, math.ceil(h / pad) * pad - h), mode="replicate")
@@ -90,6 +90,12 @@ class Encoder:
         mean, index = parts.hyper_synthesis(z_hat)
         y = y[0].cpu().double().numpy()
         symbols = np.rint(y - mean / 2**MEAN_FRAC_BITS).astype(np.int64)
+        return z_hat, mean, index, symbols
+
+    def _code_layer(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float) -> tuple[bytes, np.ndarray]:
+        """x (1, C, H, W) -> (the layer's payload, y_hat in 1/256 units as the
+        decoder will see it)."""
+        z_hat, mean, index, symbols = self._latents(net, parts, x, quality)
         z_bytes = encode_symbols(z_hat.astype(np.int64), base_layer.z_table_ids(z_hat.shape), parts.z_tables)
         y_bytes = encode_symbols(symbols, index, parts.y_tables)
         payload = base_layer.pack(base_layer.prior_checksum(mean, index), z_hat.size, z_bytes,
@@ -143,3 +149,23 @@ class Encoder:
             layers.append(CodedLayer(lw, lh, decoded, prediction))
         header = Header(self.model.model_id, w, h, colour, 8, quality, bw, bh)
         return container.serialize(Stream(header, tuple(chunks))), layers
+
+    def encode_fine(self, pixels: np.ndarray, quality: float,
+                    colour: ColourFormat = ColourFormat.RGB) -> bytes:
+        """pixels: (H, W, 3) uint8 -> a fine-grained stream: the basic channels,
+        then one segment per further channel, most important first, so that
+        it can be cut after any segment (bitstream_spec.md section 8)."""
+        basic = self.model.basic_channels
+        if basic is None:
+            raise ModelError(f"{self.model.path} is not trained for fine-grained coding; use a "
+                             "fine-grained model (the default for --mode fgs)")
+        quality = self._check_quality(quality)
+        h, w = pixels.shape[:2]
+        z_hat, mean, index, symbols = self._latents(self.net, self.model, self._tensor(pixels), quality)
+        z_bytes = encode_symbols(z_hat.astype(np.int64), base_layer.z_table_ids(z_hat.shape), self.model.z_tables)
+        y_head, segments = encode_segments(symbols, index, self.model.y_tables,
+                                           fine_channel_ends(basic, self.model.m))
+        payload = fine.pack(fine.FinePayload(base_layer.prior_checksum(mean, index), basic, z_bytes,
+                                             y_head, tuple(segments)))
+        header = Header(self.model.model_id, w, h, colour, 8, quality)
+        return container.serialize(Stream(header, (Chunk(ChunkKind.FINE, 0, w, h, payload),)))

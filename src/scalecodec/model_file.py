@@ -22,8 +22,12 @@ from .prior import FixedPointHyperSynthesis
 from .synthesis import FixedPointSynthesis
 
 FORMAT = "scalecodec-model-1"
-DEFAULT_MODEL = "scc-hyperprior-n64.npz"
-SPATIAL_MODEL = "scc-spatial-n64.npz"  # the default for streams with enhancement layers
+# The default model file of each kind of stream.
+MODEL_FILES = {
+    "single": "scc-hyperprior-n64.npz",
+    "spatial": "scc-spatial-n64.npz",  # streams with enhancement layers
+    "fgs": "scc-fgs-n64.npz",  # fine-grained streams
+}
 _ARRAY = "@array:"
 
 
@@ -32,8 +36,8 @@ def models_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
 
 
-def default_model_path(spatial: bool = False) -> Path:
-    return models_dir() / (SPATIAL_MODEL if spatial else DEFAULT_MODEL)
+def default_model_path(kind: str = "single") -> Path:
+    return models_dir() / MODEL_FILES[kind]
 
 
 def model_id_of(path: Path) -> bytes:
@@ -122,6 +126,19 @@ class DecoderModel:
     y_tables: PmfTables
     tree: dict
     enhancement: EnhancementModel | None = None
+
+    @property
+    def basic_channels(self) -> int | None:
+        """Channels in a fine-grained stream's basic segment; None for a model
+        not trained for fine-grained coding."""
+        fine = self.tree.get("fine")
+        return int(fine["basic_channels"]) if fine else None
+
+
+def fine_channel_ends(basic: int, m: int) -> list[int]:
+    """Where each segment of a fine-grained stream ends, in channels: the
+    basic ones, then one at a time (bitstream_spec.md section 8)."""
+    return list(range(basic, m + 1))
 
 
 def _tables(t: dict) -> PmfTables:

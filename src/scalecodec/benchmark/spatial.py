@@ -391,7 +391,7 @@ def run_spatial_benchmark(folder: Path, out: Path, model: str | None = None, job
     from .suite import _machine
     from .summary import mean_curve
 
-    model = str(model or default_model_path(spatial=True))
+    model = str(model or default_model_path(kind="spatial"))
     out.mkdir(parents=True, exist_ok=True)
     files = [out / f for f in ("spatial.md", "spatial.json", "rd-spatial.png")]
     if not force and any(f.exists() for f in files):

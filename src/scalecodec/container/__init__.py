@@ -4,6 +4,7 @@ Pure Python on purpose: `scc info` and `scc truncate` import only this package,
 so they start in milliseconds. It must never import torch or numpy.
 """
 
+from . import fine
 from .format import (
     Chunk,
     ChunkKind,
@@ -16,9 +17,9 @@ from .format import (
     parse,
     serialize,
 )
-from .ops import select, spatial_layers, truncate
+from .ops import fine_chunk, select, spatial_layers, truncate
 
 __all__ = [
-    "Chunk", "ChunkKind", "ColourFormat", "ContainerError", "Header", "Stream",
-    "TruncatedStream", "complete", "parse", "serialize", "select", "spatial_layers", "truncate",
+    "fine", "Chunk", "ChunkKind", "ColourFormat", "ContainerError", "Header", "Stream",
+    "TruncatedStream", "complete", "fine_chunk", "parse", "serialize", "select", "spatial_layers", "truncate",
 ]

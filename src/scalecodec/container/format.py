@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 MAGIC = b"\x89SCC"
 VERSION_MAJOR = 1
-VERSION_MINOR = 1  # 1.1 defines the SPATIAL payload
+VERSION_MINOR = 2  # 1.1 defines the SPATIAL payload, 1.2 the FINE payload
 MODEL_ID_BYTES = 16
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 28
@@ -32,7 +32,7 @@ class ContainerError(ValueError):
 class ChunkKind(enum.IntEnum):
     BASE = 1  # the base layer: a whole image at the base resolution
     SPATIAL = 2  # an enhancement layer at a larger resolution (a, b = width, height)
-    FINE = 3  # a fine-grained channel group (a = first channel, b = channel count)
+    FINE = 3  # a whole image coded for cutting at any segment (a, b = width, height)
 
 
 class ColourFormat(enum.IntEnum):
@@ -66,6 +66,9 @@ class Chunk:
     b: int
     payload: bytes
     flags: int = 0
+    # False for a FINE chunk cut short or failing its CRC32: its own
+    # segment checksums then say how much of it can be used.
+    intact: bool = True
 
     @property
     def label(self) -> str:
@@ -73,7 +76,7 @@ class Chunk:
             return f"base layer ({self.a}x{self.b})"
         if self.kind == ChunkKind.SPATIAL:
             return f"spatial layer {self.layer} ({self.a}x{self.b})"
-        return f"fine group of layer {self.layer} (channels {self.a}..{self.a + self.b - 1})"
+        return f"fine-grained image ({self.a}x{self.b})"
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,10 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
             raise ContainerError(f"chunk {i} has unknown kind {kind}") from None
         payload = bytes(data[pos : pos + length])
         chunk = Chunk(kind, layer, a, b, payload, cflags)
+        if kind == ChunkKind.FINE and not missing and (len(payload) < length or zlib.crc32(payload) != ccrc):
+            chunks.append(replace(chunk, intact=False))
+            pos += len(payload)
+            continue
         if len(payload) < length:
             missing.append(f"chunk {i}: {chunk.label}")
             pos += length

@@ -1,8 +1,12 @@
 """Operations on streams that need no model: selection and truncation."""
 
+from dataclasses import replace
+
+from . import fine
 from .format import (
     ENTRY_BYTES,
     HEADER_BYTES,
+    Chunk,
     ChunkKind,
     ContainerError,
     Stream,
@@ -12,18 +16,9 @@ from .format import (
 _CRC_BYTES = 4
 
 
-def select(stream: Stream, max_layer: int | None = None, max_fine_groups: int | None = None) -> Stream:
-    """Keep the chunks a receiver needs for spatial layers <= max_layer and at
-    most max_fine_groups fine-grained groups per layer."""
-    kept, groups = [], {}
-    for c in stream.chunks:
-        if max_layer is not None and c.layer > max_layer:
-            continue
-        if c.kind == ChunkKind.FINE:
-            groups[c.layer] = groups.get(c.layer, 0) + 1
-            if max_fine_groups is not None and groups[c.layer] > max_fine_groups:
-                continue
-        kept.append(c)
+def select(stream: Stream, max_layer: int) -> Stream:
+    """Keep the chunks a receiver needs for spatial layers <= max_layer."""
+    kept = [c for c in stream.chunks if c.layer <= max_layer]
     if not kept or kept[0].kind != ChunkKind.BASE:
         raise ContainerError("selection keeps no base layer")
     return with_chunks(stream, kept)
@@ -34,7 +29,10 @@ def size_with(n_chunks: int, payload_bytes: int) -> int:
 
 
 def truncate(stream: Stream, max_bytes: int) -> Stream:
-    """The longest prefix of whole chunks whose serialized size is <= max_bytes."""
+    """The largest valid stream of at most max_bytes that is a prefix of this
+    one: whole chunks, or for a fine-grained stream whole segments."""
+    if fine_chunk(stream) is not None:
+        return _truncate_fine(stream, max_bytes)
     total, keep = 0, 0
     for c in stream.chunks:
         if size_with(keep + 1, total + len(c.payload)) > max_bytes:
@@ -47,13 +45,43 @@ def truncate(stream: Stream, max_bytes: int) -> Stream:
     return with_chunks(stream, stream.chunks[:keep])
 
 
+def _truncate_fine(stream: Stream, max_bytes: int) -> Stream:
+    chunk = fine_chunk(stream)
+    payload, _, _ = fine.unpack(chunk.payload)
+
+    def size(segments: int) -> int:
+        return size_with(1, fine.packed_size(payload, segments))
+
+    if size(1) > max_bytes:
+        raise ContainerError(f"{max_bytes} bytes cannot hold the basic part of this fine-grained "
+                             f"stream; the minimum is {size(1)} bytes")
+    lo, hi = 1, len(payload.segments)  # size() grows with the segments kept
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if size(mid) <= max_bytes else (lo, mid - 1)
+    return with_chunks(stream, [replace(chunk, payload=fine.pack(payload.cut(lo)), intact=True)])
+
+
+def fine_chunk(stream: Stream) -> Chunk | None:
+    """The FINE chunk of a fine-grained stream (its only chunk), or None for a
+    layered stream."""
+    fines = [c for c in stream.chunks if c.kind == ChunkKind.FINE]
+    if not fines:
+        return None
+    h, c = stream.header, fines[0]
+    if len(stream.chunks) != 1 or c.layer != 0 or (c.a, c.b) != (h.width, h.height) \
+            or (h.base_width, h.base_height) != (h.width, h.height):
+        raise ContainerError("a fine-grained stream holds exactly one FINE chunk at the image's size")
+    return c
+
+
 def spatial_layers(stream: Stream) -> list[tuple[int, int]]:
     """(width, height) of the stream's complete spatial layers, base first,
     checked against the header and each other."""
     header, layers = stream.header, []
     for c in stream.chunks:
         if c.kind == ChunkKind.FINE:
-            continue
+            raise ContainerError("this is a fine-grained stream: it has no spatial layers")
         if c.layer != len(layers) or (c.kind == ChunkKind.BASE) != (c.layer == 0):
             raise ContainerError(f"chunk {c.label} is out of order")
         if layers and not (c.a >= layers[-1][0] and c.b >= layers[-1][1] and (c.a, c.b) != layers[-1]):

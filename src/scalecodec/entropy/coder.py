@@ -34,9 +34,9 @@ def _groups(table_ids: np.ndarray):
     return order, [(int(ids[s]), s, e) for s, e in zip(starts, ends) if e > s]
 
 
-def encode_symbols(values: np.ndarray, table_ids: np.ndarray, tables: PmfTables) -> bytes:
-    values = np.asarray(values, np.int64).ravel()
-    table_ids = np.asarray(table_ids, np.int64).ravel()
+def _indices(values: np.ndarray, table_ids: np.ndarray, tables: PmfTables) -> tuple[np.ndarray, bytes]:
+    """Table indices (escaped values get the escape index) and the stream's
+    head: the escape count and the escaped values in raster order."""
     idx = values - tables.offsets[table_ids]
     lengths = tables.lengths[table_ids]
     escaped = (idx < 0) | (idx >= lengths)
@@ -44,29 +44,29 @@ def encode_symbols(values: np.ndarray, table_ids: np.ndarray, tables: PmfTables)
     escapes = values[escaped]
     if escapes.size and np.abs(escapes).max() >= 2**31:
         raise CodingError("latent value out of the 32-bit range")
+    return idx, np.array([escapes.size], "<u4").tobytes() + escapes.astype("<i4").tobytes()
 
-    enc = constriction.stream.queue.RangeEncoder()
+
+def _encode_run(enc, idx: np.ndarray, table_ids: np.ndarray, tables: PmfTables) -> None:
     order, groups = _groups(table_ids)
     symbols = idx[order].astype(np.int32)
     for t, s, e in groups:
         enc.encode(symbols[s:e], _model(tables, t))
-    words = enc.get_compressed().astype("<u4").tobytes()
-    head = np.array([escapes.size], "<u4").tobytes() + escapes.astype("<i4").tobytes()
-    return head + words
 
 
-def decode_symbols(data: bytes, table_ids: np.ndarray, tables: PmfTables) -> np.ndarray:
-    table_ids = np.asarray(table_ids, np.int64).ravel()
+def _split_head(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(escaped values, the range coder's words) of a symbol stream."""
     if len(data) < 4:
         raise CodingError("symbol stream shorter than its header")
     (n_esc,) = np.frombuffer(data[:4], "<u4")
     words_at = 4 + 4 * int(n_esc)
     if words_at > len(data) or (len(data) - words_at) % 4:
         raise CodingError("symbol stream has an inconsistent length")
-    escapes = np.frombuffer(data[4:words_at], "<i4")
-    words = np.frombuffer(data[words_at:], "<u4").astype(np.uint32)
+    return (np.frombuffer(data[4:words_at], "<i4"),
+            np.frombuffer(data[words_at:], "<u4").astype(np.uint32))
 
-    dec = constriction.stream.queue.RangeDecoder(words)
+
+def _decode_run(dec, table_ids: np.ndarray, tables: PmfTables) -> np.ndarray:
     order, groups = _groups(table_ids)
     idx = np.empty(table_ids.size, np.int64)
     try:
@@ -74,10 +74,84 @@ def decode_symbols(data: bytes, table_ids: np.ndarray, tables: PmfTables) -> np.
             idx[order[s:e]] = dec.decode(_model(tables, t), e - s)
     except (AssertionError, ValueError, KeyError) as err:
         raise CodingError(f"range decoder failed: {err}") from None
-    lengths = tables.lengths[table_ids]
-    escaped = idx == lengths
+    return idx
+
+
+def _values(idx: np.ndarray, table_ids: np.ndarray, tables: PmfTables, escapes: np.ndarray) -> np.ndarray:
+    """Symbols back to values; escapes must hold exactly the escaped ones."""
+    escaped = idx == tables.lengths[table_ids]
     if int(escaped.sum()) != escapes.size:
         raise CodingError(f"stream declares {escapes.size} escapes but decodes {int(escaped.sum())}")
     values = idx + tables.offsets[table_ids]
     values[escaped] = escapes
     return values
+
+
+def encode_symbols(values: np.ndarray, table_ids: np.ndarray, tables: PmfTables) -> bytes:
+    values = np.asarray(values, np.int64).ravel()
+    table_ids = np.asarray(table_ids, np.int64).ravel()
+    idx, head = _indices(values, table_ids, tables)
+    enc = constriction.stream.queue.RangeEncoder()
+    _encode_run(enc, idx, table_ids, tables)
+    return head + enc.get_compressed().astype("<u4").tobytes()
+
+
+def decode_symbols(data: bytes, table_ids: np.ndarray, tables: PmfTables) -> np.ndarray:
+    table_ids = np.asarray(table_ids, np.int64).ravel()
+    escapes, words = _split_head(data)
+    idx = _decode_run(constriction.stream.queue.RangeDecoder(words), table_ids, tables)
+    return _values(idx, table_ids, tables, escapes)
+
+
+# A range coder's state is 64 bits: once the words emitted so far and the
+# next two are known, every symbol coded so far is determined (the final
+# value lies inside every interval the coder passed through, and zeroing
+# the bits after those two words keeps it there).
+SEGMENT_SLACK_WORDS = 2
+
+
+def encode_segments(values: np.ndarray, table_ids: np.ndarray, tables: PmfTables,
+                    ends: list[int]) -> tuple[bytes, list[bytes]]:
+    """Code values (C, ...) as one range-coder stream whose channels
+    [0, ends[0]), [ends[0], ends[1]), ... can be cut apart.
+
+    Returns the head (escapes, channel-major) and the stream's words split
+    into segments: segments 0..j together decode channels [0, ends[j])
+    exactly, whatever follows them. Coding the stream in one piece costs
+    nothing over a single symbol stream; only the split points are new.
+    """
+    values = np.asarray(values, np.int64)
+    table_ids = np.asarray(table_ids, np.int64)
+    per_channel = values[0].size
+    idx, head = _indices(values.ravel(), table_ids.ravel(), tables)
+    flat_ids = table_ids.ravel()
+    enc = constriction.stream.queue.RangeEncoder()
+    points, start = [], 0
+    for end in ends:
+        run = slice(start * per_channel, end * per_channel)
+        _encode_run(enc, idx[run], flat_ids[run], tables)
+        points.append(enc.num_words() + SEGMENT_SLACK_WORDS)
+        start = end
+    words = enc.get_compressed().astype("<u4").tobytes()
+    cuts = [0] + [min(4 * p, len(words)) for p in points[:-1]] + [len(words)]
+    return head, [words[a:b] for a, b in zip(cuts, cuts[1:])]
+
+
+def decode_segments(head: bytes, segments: list[bytes], table_ids: np.ndarray,
+                    tables: PmfTables, ends: list[int]) -> np.ndarray:
+    """The channels [0, ends[len(segments) - 1]) of an encode_segments stream,
+    from its head and its first segments; table_ids covers those channels."""
+    table_ids = np.asarray(table_ids, np.int64)
+    escapes, words = _split_head(head + b"".join(segments))
+    dec = constriction.stream.queue.RangeDecoder(words)
+    per_channel = table_ids[0].size
+    flat_ids = table_ids.ravel()
+    # The encoder grouped symbols by table within each segment: so must we.
+    starts = [0] + list(ends[: len(segments) - 1])
+    idx = np.concatenate([_decode_run(dec, flat_ids[a * per_channel : b * per_channel], tables)
+                          for a, b in zip(starts, ends[: len(segments)])])
+    # Escapes are channel-major, so a prefix of channels uses a prefix of them.
+    escaped = int((idx == tables.lengths[table_ids.ravel()]).sum())
+    if escaped > escapes.size:
+        raise CodingError(f"stream declares {escapes.size} escapes but decodes {escaped}")
+    return _values(idx, table_ids.ravel(), tables, escapes[:escaped]).reshape(table_ids.shape)

@@ -20,6 +20,7 @@ from ..fixedpoint import ACT_BITS, ACT_LIMIT, WEIGHT_BITS, FixedPointNetwork
 from ..nn.gdn import GDN
 from ..nn.enhancement import PAD
 from ..nn.liff import LocalImplicitFilter
+from ..nn.fine import BASIC_CHANNELS
 from ..nn.model import GainedHyperprior
 from ..prediction import HEAD_LIMIT, INPUT_FRAC, FixedPointLiff
 from ..model_file import FORMAT, write_model
@@ -293,6 +294,8 @@ def export(checkpoint: Path, data: Path, out: Path) -> str:
         model.load_state_dict(state["model"])
         model.eval()
         tree = {"format": FORMAT, **codec_tree(model, patches)}
+        if cfg.get("fine_base"):
+            tree["fine"] = {"basic_channels": BASIC_CHANNELS}
     tree["training"] = _training_record(state)
     out.parent.mkdir(parents=True, exist_ok=True)
     model_id = write_model(out, tree).hex()

@@ -17,8 +17,10 @@ import torch
 import torch.distributed as dist
 
 from ..errors import UsageError
+from ..nn.fine import PrefixHyperprior
 from ..nn.model import GainedHyperprior
 from .data import PatchPool
+from .fine import fine_rd_loss, order_by_importance, sample_prefixes
 from .spatial import SpatialChain, sample_chain, spatial_rd_loss
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class TrainConfig:
     # A base-codec checkpoint: train the spatial enhancement layer over it
     # (frozen) instead of the base codec.
     spatial_base: str | None = None
+    # A base-codec checkpoint: fine-tune it into the fine-grained codec.
+    fine_base: str | None = None
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
@@ -91,7 +95,8 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.rank)
         # channels-last convolutions are about 1.5x faster on these CPUs.
         self.model = build_model(cfg).to(self.device, memory_format=torch.channels_last)
-        self.loss = spatial_step_loss if cfg.spatial_base else base_step_loss
+        self.loss = (spatial_step_loss if cfg.spatial_base else
+                     fine_step_loss if cfg.fine_base else base_step_loss)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.step = 0
         self.skipped = 0
@@ -110,9 +115,10 @@ class Trainer:
         # The base under a spatial run is inside its checkpoint: what must
         # match is the kind of run, not the path it was first read from.
         saved = {**{k: state["config"][k] for k in ("n", "m", "lambdas")},
-                 "spatial": bool(state["config"].get("spatial_base"))}
+                 "spatial": bool(state["config"].get("spatial_base")),
+                 "fine": bool(state["config"].get("fine_base"))}
         wanted = {**{k: getattr(self.cfg, k) for k in ("n", "m", "lambdas")},
-                  "spatial": bool(self.cfg.spatial_base)}
+                  "spatial": bool(self.cfg.spatial_base), "fine": bool(self.cfg.fine_base)}
         if saved != wanted:
             raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
                              f"use another --workdir or the same options")
@@ -146,6 +152,10 @@ class Trainer:
         levels = self.model.levels
         log_file = open(self.workdir / "train_log.jsonl", "a") if self.rank == 0 else None
         window = {"loss": [], "bpp": [[] for _ in range(levels)], "psnr": [[] for _ in range(levels)]}
+        if cfg.fine_base and self.step == 0:
+            x = pool.batch(16, np.random.default_rng(cfg.seed)).to(self.device)
+            order = order_by_importance(self.model, x, self.model.levels)
+            log.info("channels ordered by importance: %s", order)
         last_ckpt = last_log = time.monotonic()
         start, start_elapsed = time.monotonic(), self.elapsed
         while not self._should_stop(budget):
@@ -226,16 +236,28 @@ def spatial_step_loss(net, x, level, lambdas, rng):
     return spatial_rd_loss(net(x, level.float(), sample_chain(rng)), lambdas)
 
 
+def fine_step_loss(net, x, level, lambdas, rng):
+    prefixes = sample_prefixes(rng, x.shape[0], net.m)
+    return fine_rd_loss(net(x, level.float(), prefixes), x, lambdas, prefixes)
+
+
 def build_model(cfg: TrainConfig) -> torch.nn.Module:
-    if not cfg.spatial_base:
+    if cfg.spatial_base and cfg.fine_base:
+        raise UsageError("train a spatial or a fine-grained model, not both at once")
+    if not (cfg.spatial_base or cfg.fine_base):
         return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas)
-    state = torch.load(cfg.spatial_base, map_location="cpu", weights_only=False)
+    path = cfg.spatial_base or cfg.fine_base
+    state = torch.load(path, map_location="cpu", weights_only=False)
     base_cfg = state["config"]
     same = [base_cfg[k] for k in ("n", "m")] + list(base_cfg["lambdas"]) == [cfg.n, cfg.m] + list(cfg.lambdas)
-    # The residual codec starts as a copy of the base (warm_start): same shape.
-    if base_cfg.get("spatial_base") or not same:
-        raise UsageError(f"{cfg.spatial_base} is not a base-codec checkpoint with the same "
+    # Both start from the base codec's weights: same shape.
+    if base_cfg.get("spatial_base") or base_cfg.get("fine_base") or not same:
+        raise UsageError(f"{path} is not a base-codec checkpoint with the same "
                          f"width (n={cfg.n}, m={cfg.m}) and quality levels")
+    if cfg.fine_base:
+        model = PrefixHyperprior(cfg.n, cfg.m, cfg.lambdas)
+        model.load_state_dict(state["model"])
+        return model
     base = GainedHyperprior(base_cfg["n"], base_cfg["m"], base_cfg["lambdas"])
     base.load_state_dict(state["model"])
     chain = SpatialChain(base, cfg.n, cfg.m, cfg.lambdas)

@@ -1,0 +1,134 @@
+"""The FINE payload (bitstream_spec.md section 8): a basic part, then
+scalable segments of one channel each, cut anywhere at a segment boundary.
+
+Pure Python like the rest of the container: `scc truncate --bytes` cuts a
+fine-grained stream without numpy, torch or the model.
+"""
+
+import binascii
+import struct
+from dataclasses import dataclass, replace
+
+from .format import ContainerError
+
+# prior checksum, z stream bytes, y stream head bytes, basic channels,
+# reserved, segment count
+_FIXED = struct.Struct("<IIIBBH")
+_CRC16 = struct.Struct("<H")
+WORD_BYTES = 4
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/XMODEM (binascii.crc_hqx, initial value 0)."""
+    return binascii.crc_hqx(data, 0)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(data: memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 28:
+            raise ContainerError("fine-grained segment table is malformed")
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+@dataclass(frozen=True)
+class FinePayload:
+    prior_checksum: int
+    basic_channels: int
+    z_stream: bytes
+    y_head: bytes  # the y symbol stream's head: escape count and escapes
+    segments: tuple[bytes, ...]  # range-coder words; segment 0 codes the basic channels
+
+    @property
+    def channels(self) -> int:
+        """Channels that the segments present decode."""
+        return self.basic_channels + len(self.segments) - 1
+
+    def cut(self, segments: int) -> "FinePayload":
+        return replace(self, segments=self.segments[:segments])
+
+
+def _table(fp: FinePayload) -> bytes:
+    fixed = _FIXED.pack(fp.prior_checksum, len(fp.z_stream), len(fp.y_head), fp.basic_channels, 0,
+                        len(fp.segments))
+    # Segment 0's checksum also covers the z stream and the y head: the
+    # basic part is trusted as a whole.
+    first = fp.z_stream + fp.y_head + fp.segments[0]
+    entries = b"".join(_varint(len(s) // WORD_BYTES) + _CRC16.pack(crc16(first if i == 0 else s))
+                       for i, s in enumerate(fp.segments))
+    body = fixed + entries
+    return body + _CRC16.pack(crc16(body))
+
+
+def pack(fp: FinePayload) -> bytes:
+    if not fp.segments:
+        raise ContainerError("a fine-grained payload needs its basic segment")
+    if any(len(s) % WORD_BYTES for s in fp.segments):
+        raise ContainerError("fine-grained segments are whole 32-bit words")
+    return _table(fp) + fp.z_stream + fp.y_head + b"".join(fp.segments)
+
+
+def packed_size(fp: FinePayload, segments: int) -> int:
+    return len(pack(fp.cut(segments)))
+
+
+def unpack(payload: bytes) -> tuple[FinePayload, int, str | None]:
+    """Parse a FINE payload that may be cut short or damaged after its basic part.
+
+    Returns the payload restricted to its complete segments whose checksums
+    hold, the number of segments its table declares, and why it stops early
+    (None when it is whole). A missing or damaged basic part is an error.
+    """
+    data = memoryview(payload)
+    if len(data) < _FIXED.size:
+        raise ContainerError("fine-grained chunk is cut inside its table: nothing can be decoded")
+    crc, z_len, head_len, basic, _, count = _FIXED.unpack_from(data)
+    if basic < 1 or count < 1:
+        raise ContainerError("fine-grained chunk declares no basic channels")
+    pos, sizes, crcs = _FIXED.size, [], []
+    for _ in range(count):
+        words, pos = _read_varint(data, pos)
+        if pos + _CRC16.size > len(data):
+            raise ContainerError("fine-grained chunk is cut inside its table: nothing can be decoded")
+        sizes.append(words * WORD_BYTES)
+        crcs.append(_CRC16.unpack_from(data, pos)[0])
+        pos += _CRC16.size
+    if pos + _CRC16.size > len(data):
+        raise ContainerError("fine-grained chunk is cut inside its table: nothing can be decoded")
+    if crc16(data[:pos]) != _CRC16.unpack_from(data, pos)[0]:
+        raise ContainerError("fine-grained segment table is corrupt (CRC mismatch)")
+    pos += _CRC16.size
+    z_end = pos + z_len
+    head_end = z_end + head_len
+    if head_end + sizes[0] > len(data):
+        raise ContainerError("fine-grained chunk is cut inside its basic part: nothing can be decoded")
+    z_stream, y_head = bytes(data[pos:z_end]), bytes(data[z_end:head_end])
+    segments, why, pos = [], None, head_end
+    for i, (size, expected) in enumerate(zip(sizes, crcs)):
+        if pos + size > len(data):
+            why = f"cut inside scalable segment {i}"
+            break
+        segment = bytes(data[pos : pos + size])
+        if crc16(z_stream + y_head + segment if i == 0 else segment) != expected:
+            if i == 0:
+                raise ContainerError("fine-grained basic part is corrupt (CRC mismatch)")
+            why = f"scalable segment {i} is corrupt (CRC mismatch)"
+            break
+        segments.append(segment)
+        pos += size
+    if why is None and pos != len(data):
+        raise ContainerError(f"{len(data) - pos} unexpected bytes after the last fine-grained segment")
+    return FinePayload(crc, basic, z_stream, y_head, tuple(segments)), count, why

@@ -1,0 +1,202 @@
+"""Fine-grained streams end to end: one encode, every cut decodes, quality
+never falls as bytes grow, truncation without the model, and damage."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import PHOTO, scc
+from scalecodec import container
+from scalecodec.container import fine
+from scalecodec.metrics import psnr
+
+
+@pytest.fixture(scope="module")
+def fgs_model() -> str:
+    from scalecodec.model_file import default_model_path
+
+    return str(default_model_path(kind="fgs"))
+
+
+@pytest.fixture(scope="module")
+def fgs_stream(fgs_model, photo) -> bytes:
+    from scalecodec.api import open_encoder
+
+    return open_encoder(fgs_model, "cpu").encode_fine(photo, 5.0)
+
+
+@pytest.fixture(scope="module")
+def fgs_decoder(fgs_model):
+    from scalecodec.api import open_decoder
+
+    return open_decoder(fgs_model)
+
+
+def segments_of(data: bytes) -> fine.FinePayload:
+    payload, declared, why = fine.unpack(container.parse(data).chunks[0].payload)
+    assert why is None and declared == len(payload.segments)
+    return payload
+
+
+def cut_at_segments(data: bytes, k: int) -> bytes:
+    stream = container.parse(data)
+    payload = segments_of(data).cut(k)
+    chunk = stream.chunks[0]
+    return container.serialize(container.Stream(stream.header, (
+        container.Chunk(chunk.kind, 0, chunk.a, chunk.b, fine.pack(payload)),)))
+
+
+def segments_end(data: bytes, k: int) -> int:
+    """Offset in data just after its segment k-1 (segments 0..k-1 complete)."""
+    return len(data) - sum(map(len, segments_of(data).segments[k:]))
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_file_round_trip_and_info(tmp_path, photo, fgs_stream, fgs_decoder):
+    out = tmp_path / "photo.scc"
+    scc("encode", PHOTO, out, "--mode", "fgs", "-q", "5", check=True)
+    assert out.read_bytes() == fgs_stream
+    info = scc("info", out, check=True).stdout.decode()
+    assert "fine-grained image (120x88)" in info and "v1.2" in info
+    png = tmp_path / "photo.png"
+    scc("decode", out, png, check=True)
+    decoded = png_pixels(png.read_bytes())
+    assert np.array_equal(decoded, fgs_decoder.decode(fgs_stream).pixels)
+    assert psnr(photo, decoded) > 25
+
+
+def test_every_segment_cut_decodes_and_quality_never_falls(photo, fgs_stream, fgs_decoder):
+    payload = segments_of(fgs_stream)
+    assert payload.channels == fgs_decoder.model.m
+    full = fgs_decoder.decode(fgs_stream).pixels
+    scores, sizes = [], []
+    for k in range(1, len(payload.segments) + 1):
+        cut = cut_at_segments(fgs_stream, k)
+        decoded = fgs_decoder.decode(cut)
+        assert decoded.warnings == []
+        scores.append(psnr(photo, decoded.pixels))
+        sizes.append(len(cut))
+    assert np.array_equal(decoded.pixels, full)
+    assert sizes == sorted(sizes) and sizes[-1] == len(fgs_stream)
+    falls = [(k, a, b) for k, (a, b) in enumerate(zip(scores, scores[1:]), 2) if b < a]
+    assert not falls, f"PSNR falls when segment k is added: {falls}"
+
+
+def test_a_prefix_decodes_its_channels_as_the_whole_stream_does(fgs_stream, fgs_decoder):
+    from scalecodec.decoder import fine_decode
+
+    whole = fine_decode(fgs_decoder.model, container.parse(fgs_stream).chunks[0], [])
+    for k in (1, 2, 7, 30):
+        chunk = container.parse(cut_at_segments(fgs_stream, k)).chunks[0]
+        y = fine_decode(fgs_decoder.model, chunk, [])
+        channels = segments_of(cut_at_segments(fgs_stream, k)).channels
+        assert np.array_equal(y[:channels], whole[:channels])
+
+
+def test_truncate_bytes_writes_the_largest_valid_stream(tmp_path, fgs_stream):
+    src = tmp_path / "photo.scc"
+    src.write_bytes(fgs_stream)
+    sizes = [len(cut_at_segments(fgs_stream, k)) for k in range(1, len(segments_of(fgs_stream).segments) + 1)]
+    for budget in (sizes[0], sizes[0] + 1, sizes[3] - 1, sizes[len(sizes) // 2], len(fgs_stream) - 1,
+                   len(fgs_stream) + 100):
+        out = tmp_path / f"cut{budget}.scc"
+        scc("truncate", src, out, "--bytes", budget, check=True)
+        data = out.read_bytes()
+        assert len(data) == max(s for s in sizes if s <= budget)
+        assert container.parse(data).chunks[0].intact
+        png = tmp_path / f"cut{budget}.png"
+        result = scc("decode", out, png, check=True)
+        assert b"warning" not in result.stderr
+
+
+def test_truncate_below_the_basic_part_says_the_minimum(tmp_path, fgs_stream):
+    src = tmp_path / "photo.scc"
+    src.write_bytes(fgs_stream)
+    minimum = len(cut_at_segments(fgs_stream, 1))
+    result = scc("truncate", src, tmp_path / "x.scc", "--bytes", minimum - 1)
+    assert result.returncode == 2
+    assert f"the minimum is {minimum} bytes" in result.stderr.decode()
+    assert not (tmp_path / "x.scc").exists()
+
+
+def test_truncate_needs_neither_torch_nor_numpy(tmp_path, fgs_stream):
+    src = tmp_path / "photo.scc"
+    src.write_bytes(fgs_stream)
+    code = ("import sys; from scalecodec.cli import main\n"
+            f"sys.argv = ['scc', 'truncate', {str(src)!r}, {str(tmp_path / 'o.scc')!r}, '--bytes', '2000']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_a_file_cut_at_any_byte_decodes_its_complete_segments(fgs_stream, fgs_decoder):
+    payload = segments_of(fgs_stream)
+    basic_end = segments_end(fgs_stream, 1)
+    for n in (basic_end, basic_end + 5, (basic_end + len(fgs_stream)) // 2, len(fgs_stream) - 1):
+        decoded = fgs_decoder.decode(fgs_stream[:n])
+        kept = max(k for k in range(1, len(payload.segments) + 1) if segments_end(fgs_stream, k) <= n)
+        assert np.array_equal(decoded.pixels, fgs_decoder.decode(cut_at_segments(fgs_stream, kept)).pixels)
+        assert any("stops early" in w for w in decoded.warnings)
+
+
+def test_a_file_cut_inside_the_basic_part_is_refused(tmp_path, fgs_stream):
+    cut = tmp_path / "cut.scc"
+    cut.write_bytes(fgs_stream[: segments_end(fgs_stream, 1) - 3])
+    result = scc("decode", cut, tmp_path / "x.png")
+    assert result.returncode == 4
+    assert "basic part" in result.stderr.decode()
+
+
+def test_a_corrupt_scalable_segment_gives_the_prefix_before_it(tmp_path, fgs_stream, fgs_decoder):
+    k = 10
+    start = segments_end(fgs_stream, k)  # segment k begins here
+    damaged = bytearray(fgs_stream)
+    damaged[start + 1] ^= 0x40
+    src = tmp_path / "damaged.scc"
+    src.write_bytes(bytes(damaged))
+    png = tmp_path / "damaged.png"
+    result = scc("decode", src, png, check=True)
+    assert f"scalable segment {k} is corrupt" in result.stderr.decode()
+    expected = fgs_decoder.decode(cut_at_segments(fgs_stream, k)).pixels
+    assert np.array_equal(png_pixels(png.read_bytes()), expected)
+
+
+def test_a_corrupt_basic_part_is_an_error(tmp_path, fgs_stream):
+    stream = container.parse(fgs_stream)
+    payload = segments_of(fgs_stream)
+    table = len(fine.pack(payload)) - len(payload.z_stream) - len(payload.y_head) - sum(map(len, payload.segments))
+    damaged = bytearray(fgs_stream)
+    damaged[len(fgs_stream) - len(stream.chunks[0].payload) + table + 2] ^= 1  # inside z
+    src = tmp_path / "damaged.scc"
+    src.write_bytes(bytes(damaged))
+    result = scc("decode", src, tmp_path / "x.png")
+    assert result.returncode == 4
+    assert "basic part is corrupt" in result.stderr.decode()
+
+
+def test_fine_mode_refuses_a_model_not_trained_for_it(tmp_path):
+    from scalecodec.model_file import default_model_path
+
+    result = scc("encode", PHOTO, tmp_path / "o.scc", "--mode", "fgs", "--model", default_model_path())
+    assert result.returncode == 5
+    assert "not trained for fine-grained" in result.stderr.decode()
+
+
+def test_fine_mode_and_scales_do_not_combine(tmp_path):
+    result = scc("encode", PHOTO, tmp_path / "o.scc", "--mode", "fgs", "--scales", "1,2")
+    assert result.returncode == 2
+
+
+def test_segment_table_overhead_is_small(photo, fgs_stream):
+    """The stream against the same symbols as one BASE-style payload."""
+    payload = segments_of(fgs_stream)
+    symbols_alone = len(payload.z_stream) + len(payload.y_head) + sum(map(len, payload.segments))
+    table = len(fine.pack(payload)) - symbols_alone
+    assert table <= 16 + 4 * len(payload.segments)
