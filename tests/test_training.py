@@ -83,3 +83,121 @@ def test_spatial_enhancement_layer_trains_over_a_frozen_base_and_resumes(tmp_pat
     r = scc("train", photos, "--workdir", tmp_path / "el2", *toy,
             "--spatial-base", tmp_path / "el" / "checkpoint.pt", "--minutes", 0.01)
     assert r.returncode == 2 and b"not a base-codec checkpoint" in r.stderr
+
+
+def _toy_base(tmp_path, photos):
+    toy = ("--channels", 8, "--latent-channels", 12, "--batch", 2, "--crop", 64, "--threads", 1)
+    scc("train", photos, "--workdir", tmp_path / "base", *toy, "--minutes", 0.03, check=True)
+    return tmp_path / "base" / "checkpoint.pt"
+
+
+def _photos(folder, count):
+    """count distinct photos cut from the test photo (rotations, crops, tints)."""
+    folder.mkdir()
+    src = Image.open(DATA / "photo-120x88.png").convert("RGB")
+    for i in range(count):
+        im = src.rotate(90 * (i % 4), expand=True)
+        tint = np.asarray(im).astype(np.int16) + (i * 7) % 40 - 20
+        Image.fromarray(tint.clip(0, 255).astype(np.uint8)).save(folder / f"p{i:02d}.png")
+    return folder
+
+
+def test_widened_codec_starts_as_the_old_one_and_trains_only_its_new_parts(tmp_path):
+    import torch
+
+    from scalecodec.nn.model import GainedHyperprior
+    from scalecodec.training.widen import load_widened
+
+    photos = _photos(tmp_path / "photos", 3)
+    base = _toy_base(tmp_path, photos)
+    state = torch.load(base, weights_only=False)
+    old = GainedHyperprior(8, 12, state["config"]["lambdas"])
+    old.load_state_dict(state["model"])
+    lambdas = [0.001] + state["config"]["lambdas"] + [0.2]
+    new, _ = load_widened(str(base), 20, lambdas)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        for level in range(old.levels):
+            q = torch.full((2,), float(level))
+            y = old.g_a(x) * old.gains(q)[0]
+            y2 = new.g_a(x) * new.gains(q + 1)[0]
+            params, params2 = old.h_s(torch.round(old.h_a(y))), new.h_s(torch.round(new.h_a(y2)))
+            # The old channels, their means and their scales are exactly the old ones.
+            assert torch.equal(y, y2[:, :12])
+            assert torch.equal(params[:, :12], params2[:, :12])
+            assert torch.equal(params[:, 12:], params2[:, 20:32])
+
+    args = ("train", photos, "--workdir", tmp_path / "wide", "--channels", 8, "--latent-channels", 20,
+            "--lambdas", ",".join(map(str, lambdas)), "--widen-from", base, "--new-only-minutes", 10,
+            "--rate-ramp-minutes", 1, "--batch", 2, "--crop", 64, "--threads", 1)
+    scc(*args, "--minutes", 0.05, check=True)
+    r = scc(*args, "--minutes", 0.08, check=True)
+    assert b"resumed" in r.stderr
+    trained = torch.load(tmp_path / "wide" / "checkpoint.pt", weights_only=False)
+    w = trained["model"]
+    assert torch.equal(w["g_a.0.weight"], state["model"]["g_a.0.weight"])
+    assert torch.equal(w["g_a.6.weight"][:12], state["model"]["g_a.6.weight"])
+    assert torch.equal(w["g_s.0.weight"][:12], state["model"]["g_s.0.weight"])
+    assert torch.equal(w["log_gain"][1:8, :12], state["model"]["log_gain"])
+    assert not torch.equal(w["g_a.6.weight"][12:], new.g_a[6].weight[12:])
+    assert not torch.equal(w["log_gain"][0, :12], new.log_gain[0, :12])
+    # Adam's moments are stored in bfloat16 (smaller commits) and still resume.
+    moments = next(iter(trained["optimizer"]["state"].values()))
+    assert moments["exp_avg"].dtype == torch.bfloat16
+
+    # A widening must keep every old level and add channels.
+    r = scc("train", photos, "--workdir", tmp_path / "bad", "--channels", 8, "--latent-channels", 20,
+            "--lambdas", "0.001,0.2", "--widen-from", base, "--minutes", 0.01)
+    assert r.returncode == 2 and b"must include" in r.stderr
+
+
+def test_new_only_phase_ends_and_then_every_part_trains(tmp_path):
+    import torch
+
+    photos = _photos(tmp_path / "photos", 3)
+    base = _toy_base(tmp_path, photos)
+    lambdas = torch.load(base, weights_only=False)["config"]["lambdas"]
+    r = scc("train", photos, "--workdir", tmp_path / "wide", "--channels", 8, "--latent-channels", 16,
+            "--lambdas", ",".join(map(str, lambdas)), "--widen-from", base, "--new-only-minutes", 0.02,
+            "--batch", 2, "--crop", 64, "--threads", 1, "--minutes", 0.06, check=True)
+    assert b"new-only phase over" in r.stderr
+    w = torch.load(tmp_path / "wide" / "checkpoint.pt", weights_only=False)["model"]
+    old = torch.load(base, weights_only=False)["model"]
+    assert not torch.equal(w["g_a.0.weight"], old["g_a.0.weight"])
+
+
+def test_learning_curve_measures_held_out_photos_that_training_never_sees(tmp_path):
+    import subprocess
+    import sys
+
+    from scalecodec.training.data import PatchPool
+    from scalecodec.training.validation import held_out_files
+
+    photos = _photos(tmp_path / "photos", 20)
+    held = held_out_files(photos)
+    assert len(held) == 2 and len(PatchPool(photos, 64, versions=1, exclude=held).images) == 18
+    base = _toy_base(tmp_path, photos)
+    (tmp_path / "run").mkdir()
+    shutil.copy(base, tmp_path / "run" / "checkpoint.pt")  # resumed: first measured as the reference
+    scc("train", photos, "--workdir", tmp_path / "run", "--channels", 8, "--latent-channels", 12,
+        "--batch", 2, "--crop", 64, "--threads", 1, "--minutes", 0.1, "--val-minutes", 0.01,
+        "--val-reference", base, check=True)
+    records = [json.loads(line) for line in (tmp_path / "run" / "val_log.jsonl").read_text().splitlines()]
+    assert len(records) >= 2
+    assert all(len(r["bpp"]) == len(r["psnr"]) == 7 and min(r["bpp"]) > 0 for r in records)
+    # The first point is the reference network itself, measured the same way;
+    # training then moves the curve.
+    ref = json.loads((tmp_path / "run" / "val_reference.json").read_text())
+    assert (records[0]["bpp"], records[0]["psnr"]) == (ref["bpp"], ref["psnr"])
+    assert records[-1]["psnr"] != ref["psnr"] and "bd_vs_reference_pct" in records[-1]
+    out = tmp_path / "curve"
+    proc = subprocess.run([sys.executable, "scripts/learning-curve.py", tmp_path / "run", "--out", out],
+                          capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert (out.with_suffix(".png")).stat().st_size > 1000
+    assert "bd_vs_reference" not in out.with_suffix(".md").read_text()  # a table for people
+    assert f"| {records[-1]['step']} |" in out.with_suffix(".md").read_text()
+
+    r = scc("train", _photos(tmp_path / "few", 5), "--workdir", tmp_path / "few-run", "--val-minutes", 1,
+            "--minutes", 0.01)
+    assert r.returncode == 2 and b"too few photos" in r.stderr

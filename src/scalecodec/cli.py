@@ -376,8 +376,24 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, model_path, f
                    "frozen); --crop is then the top layer's size.")
 @click.option("--fine-base", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Fine-tune this base-codec checkpoint into the fine-grained (--mode fgs) codec.")
+@click.option("--lambdas", default=None, metavar="L1,L2,...",
+              help="Rate-distortion trade-offs of the quality levels, increasing "
+                   "(default: the shipped codec's seven).")
+@click.option("--widen-from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Widen this base-codec checkpoint to --latent-channels (and --lambdas, "
+                   "which must include its own).")
+@click.option("--new-only-minutes", type=float, default=0, show_default=True,
+              help="With --widen-from: train only the new parts for this long, then all.")
+@click.option("--rate-ramp-minutes", type=float, default=0, show_default=True,
+              help="With --widen-from: the new channels' bits weigh fully only after this long.")
+@click.option("--val-minutes", type=float, default=0, show_default=True,
+              help="Measure held-out training photos every this many minutes "
+                   "(WORKDIR/val_log.jsonl; scripts/learning-curve.py plots it). 0: never.")
+@click.option("--val-reference", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Base-codec checkpoint the learning curve's BD-rates are measured against.")
 @user_errors
-def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_base, fine_base):
+def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_base, fine_base,
+          lambdas, widen_from, new_only_minutes, rate_ramp_minutes, val_minutes, val_reference):
     """Train the variable-rate codec on the photos in DATA; with
     --spatial-base, the spatial enhancement layer over a trained base codec;
     with --fine-base, the fine-grained codec from a trained base codec.
@@ -387,12 +403,20 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_
     """
     import logging
 
-    from .training.train import Trainer, TrainConfig
+    from .training.train import DEFAULT_LAMBDAS, Trainer, TrainConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    cfg = TrainConfig(data=data, workdir=workdir, n=n, m=m, batch=batch, crop=crop,
+    try:
+        levels = [float(v) for v in lambdas.split(",")] if lambdas else list(DEFAULT_LAMBDAS)
+    except ValueError:
+        raise click.BadParameter("a comma-separated list of numbers", param_hint="--lambdas")
+    if len(levels) < 2 or any(b <= a for a, b in zip(levels, levels[1:])) or levels[0] <= 0:
+        raise click.BadParameter("two or more positive values, increasing", param_hint="--lambdas")
+    cfg = TrainConfig(data=data, workdir=workdir, n=n, m=m, lambdas=levels, batch=batch, crop=crop,
                       minutes=minutes, lr=lr, bf16=bf16, threads=threads, spatial_base=spatial_base,
-                      fine_base=fine_base)
+                      fine_base=fine_base, widen_from=widen_from, new_only_minutes=new_only_minutes,
+                      rate_ramp_minutes=rate_ramp_minutes, val_minutes=val_minutes,
+                      val_reference=val_reference)
     Trainer(cfg).run()
 
 

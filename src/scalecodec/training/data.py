@@ -28,11 +28,13 @@ def find_images(root: Path) -> list[Path]:
 
 
 class PatchPool:
-    def __init__(self, root: Path, crop: int, versions: int = 3, scale_range=(0.35, 0.85), seed: int = 0):
+    def __init__(self, root: Path, crop: int, versions: int = 3, scale_range=(0.35, 0.85), seed: int = 0,
+                 exclude=()):
+        """exclude: photos held out for validation, never trained on."""
         self.crop = crop
         rng = random.Random(seed)
         self.images: list[np.ndarray] = []
-        files = find_images(root)
+        files = [f for f in find_images(root) if f not in set(exclude)]
         for i, path in enumerate(files):
             with Image.open(path) as im:
                 im = im.convert("RGB")

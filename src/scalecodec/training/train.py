@@ -22,6 +22,8 @@ from ..nn.model import GainedHyperprior
 from .data import PatchPool
 from .fine import fine_rd_loss, order_by_importance, sample_prefixes
 from .spatial import SpatialChain, sample_chain, spatial_rd_loss
+from .validation import LearningCurve, held_out_files
+from .widen import NewOnly, load_widened
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,16 @@ class TrainConfig:
     spatial_base: str | None = None
     # A base-codec checkpoint: fine-tune it into the fine-grained codec.
     fine_base: str | None = None
+    # A base-codec checkpoint to widen to m latent channels (and these lambdas).
+    widen_from: str | None = None
+    # Train only the widened codec's new parts for this many minutes, then all.
+    new_only_minutes: float = 0.0
+    # The new channels' rate counts fully only after this many minutes.
+    rate_ramp_minutes: float = 0.0
+    # Measure the held-out photos every this many minutes (0: never) ...
+    val_minutes: float = 0.0
+    # ... against this base-codec checkpoint.
+    val_reference: str | None = None
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
@@ -63,13 +75,18 @@ def learning_rate(cfg: TrainConfig, progress: float) -> float:
     return cfg.lr * (1 - 0.99 * t)
 
 
-def rd_loss(model_out: dict, x: torch.Tensor, lambdas: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Per-sample R + lambda * 255^2 * MSE, averaged over the batch."""
+def rd_loss(model_out: dict, x: torch.Tensor, lambdas: torch.Tensor,
+            y_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """Per-sample R + lambda * 255^2 * MSE, averaged over the batch; y_weights
+    (M,) weighs each latent channel's bits in the loss (not in the reported bpp)."""
     pixels = x.shape[2] * x.shape[3]
-    bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in model_out["likelihoods"])
-    bpp = bits / pixels
+    y_bits, z_bits = (-torch.log2(lik) for lik in model_out["likelihoods"])
+    bpp = (y_bits.flatten(1).sum(1) + z_bits.flatten(1).sum(1)) / pixels
+    weighted = bpp
+    if y_weights is not None:
+        weighted = ((y_bits * y_weights[:, None, None]).flatten(1).sum(1) + z_bits.flatten(1).sum(1)) / pixels
     mse = (model_out["x_hat"] - x).pow(2).flatten(1).mean(1)
-    loss = (bpp + lambdas * 255**2 * mse).mean()
+    loss = (weighted + lambdas * 255**2 * mse).mean()
     psnr = -10 * torch.log10(mse.detach().clamp(min=1e-10))
     return loss, {"bpp": bpp.detach(), "psnr": psnr}
 
@@ -94,7 +111,11 @@ class Trainer:
 
         torch.manual_seed(cfg.seed + self.rank)
         # channels-last convolutions are about 1.5x faster on these CPUs.
-        self.model = build_model(cfg).to(self.device, memory_format=torch.channels_last)
+        self.model, masks = build_model(cfg)
+        self.model = self.model.to(self.device, memory_format=torch.channels_last)
+        self.new_only = NewOnly(self.model, masks) if masks and cfg.new_only_minutes > 0 else None
+        # The widened codec's new channels: the first latent channel no mask freezes.
+        self.first_new = int((~masks["g_a.6.bias"]).sum()) if masks else None
         self.loss = (spatial_step_loss if cfg.spatial_base else
                      fine_step_loss if cfg.fine_base else base_step_loss)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
@@ -116,15 +137,19 @@ class Trainer:
         # match is the kind of run, not the path it was first read from.
         saved = {**{k: state["config"][k] for k in ("n", "m", "lambdas")},
                  "spatial": bool(state["config"].get("spatial_base")),
-                 "fine": bool(state["config"].get("fine_base"))}
+                 "fine": bool(state["config"].get("fine_base")),
+                 "widen": bool(state["config"].get("widen_from"))}
         wanted = {**{k: getattr(self.cfg, k) for k in ("n", "m", "lambdas")},
-                  "spatial": bool(self.cfg.spatial_base), "fine": bool(self.cfg.fine_base)}
+                  "spatial": bool(self.cfg.spatial_base), "fine": bool(self.cfg.fine_base),
+                  "widen": bool(self.cfg.widen_from)}
         if saved != wanted:
             raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
                              f"use another --workdir or the same options")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.step, self.elapsed = state["step"], state["elapsed"]
+        if self.new_only:
+            self.new_only.active = state.get("new_only_active", True)
         log.info("resumed from %s at step %d (%.1f min trained)", self.ckpt_path, self.step, self.elapsed / 60)
 
     def save(self):
@@ -134,9 +159,10 @@ class Trainer:
         torch.save(
             {
                 "model": self.model.state_dict(),
-                "optimizer": self.opt.state_dict(),
+                "optimizer": compact_optimizer_state(self.opt.state_dict()),
                 "step": self.step,
                 "elapsed": self.elapsed,
+                "new_only_active": bool(self.new_only and self.new_only.active),
                 "config": asdict(self.cfg),
                 "hardware": describe_hardware(self.device, self.world),
             },
@@ -146,7 +172,11 @@ class Trainer:
 
     def run(self):
         cfg = self.cfg
-        pool = PatchPool(Path(cfg.data), cfg.crop, seed=cfg.seed + self.rank)
+        pool = PatchPool(Path(cfg.data), cfg.crop, seed=cfg.seed + self.rank,
+                         exclude=held_out_files(Path(cfg.data)))
+        curve = (LearningCurve(Path(cfg.data), self.workdir, cfg.val_reference, self.device)
+                 if cfg.val_minutes and self.rank == 0 else None)
+        last_val = -float("inf") if curve and curve.previous is None else time.monotonic()
         budget = cfg.minutes * 60
         lambdas = self.model.lambdas.to(self.device, torch.float32)
         levels = self.model.levels
@@ -159,7 +189,13 @@ class Trainer:
         last_ckpt = last_log = time.monotonic()
         start, start_elapsed = time.monotonic(), self.elapsed
         while not self._should_stop(budget):
-            lr = learning_rate(cfg, self.elapsed / budget)
+            if curve and time.monotonic() - last_val > cfg.val_minutes * 60:
+                curve(self.model, self.step, self.elapsed / 60)
+                # Validation time is not training time: the clocks restart.
+                start, start_elapsed = time.monotonic(), self.elapsed
+                last_val = time.monotonic()
+            self._phase()
+            lr = learning_rate(cfg, self.elapsed / budget) * self._rewarm()
             for g in self.opt.param_groups:
                 g["lr"] = lr
             x = pool.batch(cfg.batch, self.rng).to(
@@ -167,7 +203,7 @@ class Trainer:
             )
             level = torch.from_numpy(self.rng.integers(levels, size=cfg.batch)).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss, stats = self.loss(self.net, x, level, lambdas[level], self.rng)
+                loss, stats = self.loss(self.net, x, level, lambdas[level], self.rng, self._y_weights())
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
@@ -218,6 +254,29 @@ class Trainer:
         log.info("finished: %d steps, %.1f min", self.step, self.elapsed / 60)
 
 
+    def _phase(self):
+        """End the new-only phase: every part trains from here, with a fresh
+        Adam (the old parts' moments are zero, and Adam's first steps on zero
+        moments would be lr-sized jumps of a trained codec's weights)."""
+        if self.new_only and self.new_only.active and self.elapsed >= self.cfg.new_only_minutes * 60:
+            self.new_only.active = False
+            self.opt.state.clear()
+            log.info("new-only phase over at step %d: every parameter trains now", self.step)
+
+    def _rewarm(self) -> float:
+        """After the new-only phase the learning rate ramps up again over 5 minutes."""
+        if not self.new_only:
+            return 1.0
+        since = self.elapsed - self.cfg.new_only_minutes * 60
+        return 1.0 if since < 0 else min(1.0, max(since / 300, 0.05))
+
+    def _y_weights(self) -> torch.Tensor | None:
+        if self.first_new is None or not self.cfg.rate_ramp_minutes:
+            return None
+        w = torch.ones(self.model.m, device=self.device)
+        w[self.first_new:] = min(1.0, max(self.elapsed / 60 / self.cfg.rate_ramp_minutes, 0.02))
+        return w
+
     def _should_stop(self, budget: float) -> bool:
         stop = self.elapsed >= budget
         if self.world > 1:
@@ -228,24 +287,27 @@ class Trainer:
         return stop
 
 
-def base_step_loss(net, x, level, lambdas, rng):
-    return rd_loss(net(x, level.float()), x, lambdas)
+def base_step_loss(net, x, level, lambdas, rng, y_weights=None):
+    return rd_loss(net(x, level.float()), x, lambdas, y_weights)
 
 
-def spatial_step_loss(net, x, level, lambdas, rng):
+def spatial_step_loss(net, x, level, lambdas, rng, y_weights=None):
     return spatial_rd_loss(net(x, level.float(), sample_chain(rng)), lambdas)
 
 
-def fine_step_loss(net, x, level, lambdas, rng):
+def fine_step_loss(net, x, level, lambdas, rng, y_weights=None):
     prefixes = sample_prefixes(rng, x.shape[0], net.m)
     return fine_rd_loss(net(x, level.float(), prefixes), x, lambdas, prefixes)
 
 
-def build_model(cfg: TrainConfig) -> torch.nn.Module:
-    if cfg.spatial_base and cfg.fine_base:
-        raise UsageError("train a spatial or a fine-grained model, not both at once")
+def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
+    """The network, and for a widened codec the masks of its new parts."""
+    if sum(map(bool, (cfg.spatial_base, cfg.fine_base, cfg.widen_from))) > 1:
+        raise UsageError("train one of: a spatial layer, a fine-grained codec, a widened codec")
+    if cfg.widen_from:
+        return load_widened(cfg.widen_from, cfg.m, cfg.lambdas)
     if not (cfg.spatial_base or cfg.fine_base):
-        return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas)
+        return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas), None
     path = cfg.spatial_base or cfg.fine_base
     state = torch.load(path, map_location="cpu", weights_only=False)
     base_cfg = state["config"]
@@ -257,12 +319,20 @@ def build_model(cfg: TrainConfig) -> torch.nn.Module:
     if cfg.fine_base:
         model = PrefixHyperprior(cfg.n, cfg.m, cfg.lambdas)
         model.load_state_dict(state["model"])
-        return model
+        return model, None
     base = GainedHyperprior(base_cfg["n"], base_cfg["m"], base_cfg["lambdas"])
     base.load_state_dict(state["model"])
     chain = SpatialChain(base, cfg.n, cfg.m, cfg.lambdas)
     chain.el.warm_start(base)
-    return chain
+    return chain, None
+
+
+def compact_optimizer_state(state: dict) -> dict:
+    """Adam's moments in bfloat16: a third less to store and commit per
+    checkpoint, and resuming loses nothing that matters (the optimizer casts
+    them back to the parameters' dtype on load)."""
+    return {**state, "state": {k: {n: v.to(torch.bfloat16) if v.is_floating_point() and v.dim() else v
+                                   for n, v in st.items()} for k, st in state["state"].items()}}
 
 
 def describe_hardware(device: torch.device, world: int) -> str:
