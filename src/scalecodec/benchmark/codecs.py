@@ -17,6 +17,7 @@ from ..model_file import default_model_path, model_id_of
 
 # BT.709 full-range 4:4:4 on the way in and its inverse on the way out (about 50 dB
 # by itself), so HEVC is judged on its coding, not on chroma subsampling or a range squeeze.
+# x265 gets info=0: otherwise it writes its settings (about 2.3 KB) into every file.
 _TO_YUV = "scale=out_color_matrix=bt709:out_range=pc,format=yuv444p"
 _TO_RGB = "scale=in_color_matrix=bt709:in_range=pc,format=rgb24"
 
@@ -94,7 +95,7 @@ PEERS = (
           lambda crf, png, ppm, out: [
               "ffmpeg", "-loglevel", "error", "-y", "-threads", "1", "-i", png, "-vf", _TO_YUV,
               "-c:v", "libx265", "-preset", "veryslow", "-tune", "psnr", "-crf", str(crf),
-              "-x265-params", "keyint=1:pools=1:frame-threads=1:log-level=error",
+              "-x265-params", "keyint=1:pools=1:frame-threads=1:log-level=error:info=0",
               "-frames:v", "1", "-f", "hevc", out],
           lambda coded, rec: ["ffmpeg", "-loglevel", "error", "-y", "-threads", "1", "-i", coded,
                               "-vf", _TO_RGB, "-frames:v", "1", rec],

@@ -20,6 +20,10 @@ from ..errors import InputError
 from ..images import IMAGE_SUFFIXES
 from ..metrics import ms_ssim, psnr
 from .codecs import Codec
+from .metadata import MetadataError, metadata_bytes
+
+# Part of every cache key: records measured under an older rule are measured anew.
+RECORD_RULE = "bytes without metadata (benchmark.metadata)"
 
 
 class ToolError(RuntimeError):
@@ -95,7 +99,11 @@ def measure(codec: Codec, setting, src: Source, workdir: Path) -> dict:
     for f in (coded, rec):
         f.unlink(missing_ok=True)
     enc_s, enc_mib = run_measured(codec.encode(setting, src.png, src.ppm, coded))
-    size = coded.stat().st_size
+    try:
+        metadata = metadata_bytes(coded)
+    except MetadataError as err:
+        raise ToolError(str(err)) from None
+    size = coded.stat().st_size - metadata
     dec_s, dec_mib = run_measured(codec.decode(coded, rec))
     ref, out = src.pixels, np.asarray(Image.open(rec).convert("RGB"))
     if out.shape != ref.shape:
@@ -103,7 +111,7 @@ def measure(codec: Codec, setting, src: Source, workdir: Path) -> dict:
                         f"not {ref.shape[1]}x{ref.shape[0]}")
     score = ms_ssim(ref, out)
     return {
-        "bytes": size, "bpp": 8 * size / (src.width * src.height),
+        "bytes": size, "metadata_bytes": metadata, "bpp": 8 * size / (src.width * src.height),
         "psnr": psnr(ref, out), "ms_ssim": None if math.isnan(score) else score,
         "encode_s": enc_s, "decode_s": dec_s, "encode_peak_mib": enc_mib, "decode_peak_mib": dec_mib,
     }
@@ -121,7 +129,7 @@ class Cache:
         # points already measured.
         probe = codec.encode(1, Path("IN.png"), Path("IN.ppm"), Path("OUT")) + codec.decode(
             Path("IN"), Path("OUT"))
-        return self.named_tag(codec.name, version, *probe[1:])
+        return self.named_tag(codec.name, version, RECORD_RULE, *probe[1:])
 
     @staticmethod
     def named_tag(name: str, *key) -> str:

@@ -86,6 +86,7 @@ def summarize(points: dict[str, list[dict]], images: int) -> dict:
             "bpp_range": [curve[0]["bpp"], curve[-1]["bpp"]],
             "psnr_at": {f"{b:g}": psnr_at(curve, b) for b in FIXED_BPP},
             "speed": speed(points[name]),
+            "metadata_bytes_mean": float(np.mean([r.get("metadata_bytes", 0) for r in points[name]])),
         }
         for other in (ANCHOR, OURS):
             if other in curves and curves[other]:
