@@ -289,7 +289,7 @@ def markdown(summary: dict, meta: dict) -> str:
         f"# Spatial scalability on {meta['dataset']} ({meta['images']} images)",
         "",
         f"Model `{meta['model']}` (id `{meta['model_id']}`); qualities {', '.join(f'{q:g}' for q in meta['qualities'])}; "
-        f"{meta['machine']}; {meta['date']}. Each layer's target is the source reduced by the reference "
+        f"{meta['machine']}; {meta['date']}; written by `{meta.get('command', 'scc bench-spatial')}`. Each layer's target is the source reduced by the reference "
         f"downscaler ({DOWNSCALER}). bpp from the bytes of real streams over the top layer's pixels (lower "
         "layers: the bytes of the stream cut after that layer, over that layer's pixels); PSNR (RGB) of "
         "decoded 8-bit pixels. BD-rate: negative means the scalable stream needs fewer bits for the same "
@@ -388,7 +388,7 @@ def run_spatial_benchmark(folder: Path, out: Path, model: str | None = None, job
 
     from ..errors import OutputError
     from ..model_file import default_model_path, model_id_of
-    from .suite import _machine
+    from .suite import _machine, invocation
     from .summary import mean_curve
 
     model = str(model or default_model_path(kind="spatial"))
@@ -407,7 +407,7 @@ def run_spatial_benchmark(folder: Path, out: Path, model: str | None = None, job
     summary["speed"] = decode_speed(sorted(Path(folder).glob("*.png"))[:speed_images], model, log)
     meta = {"dataset": Path(folder).name, "images": len(records), "model": Path(model).name,
             "model_id": model_id_of(Path(model)).hex(), "machine": _machine(), "qualities": list(qualities),
-            "date": datetime.date.today().isoformat()}
+            "date": datetime.date.today().isoformat(), "command": invocation()}
     files[0].write_text(markdown(summary, meta))
     files[1].write_text(json.dumps({**meta, "summary": summary, "images": records}, indent=1))
     plot(summary, out, jpeg2000)

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -29,7 +30,16 @@ def _machine() -> str:
         cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{os.cpu_count()} CPUs, {cpu}"
+    load = os.getloadavg()[1] if hasattr(os, "getloadavg") else float("nan")
+    # Times taken beside other work are slower: say how busy the machine was.
+    return f"{os.cpu_count()} CPUs, {cpu}; 5-minute load average {load:.1f} at the start"
+
+
+def invocation() -> str:
+    """The command that is writing a results file, as a user would type it
+    (a program other than scc calling the library is named as itself)."""
+    prog = Path(sys.argv[0]).name
+    return shlex.join(["scc" if prog in ("scc", "cli.py") else prog, *sys.argv[1:]])
 
 
 def _scalable_anchors(sources, points: Points, workdir: Path, single_layer) -> dict:
@@ -96,7 +106,7 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
 
     results = {
         "dataset": Path(folder).resolve().name, "images": len(sources),
-        "date": datetime.date.today().isoformat(), "machine": _machine(),
+        "date": datetime.date.today().isoformat(), "machine": _machine(), "command": invocation(),
         "labels": {c.name: c.label for c in codecs},
         "settings": {c.name: f"{c.setting} {', '.join(f'{s:g}' for s in c.settings)}" for c in codecs},
         "versions": {c.name: c.version() for c in codecs},
