@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Write the golden vectors: tests/vectors/*.scc and expected.json.
+
+    scripts/make-vectors.py            # refuses to replace existing vectors
+    scripts/make-vectors.py --force    # on purpose: the decoded bytes changed
+
+A vector is a real stream of the committed test photo made by the shipped
+models, with the SHA-256 of what the decoder makes of it at several sizes, and
+of `truncate` cuts and their decodes. tests/test_golden_vectors.py checks every
+hash, so a change to the decoder's arithmetic, the container or truncation
+fails there. Such a change must bump the format version (bitstream_spec.md)
+before the vectors are made again.
+"""
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from scalecodec import __version__, container
+from scalecodec.api import decode_file, encode_file
+from scalecodec.container.format import VERSION_MAJOR, VERSION_MINOR
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "tests" / "data" / "photo-120x88.png"
+OUT = ROOT / "tests" / "vectors"
+
+# name -> (encode options, decode requests, truncation budgets as fractions of
+# the stream; a spatial stream is cut to its base layer, as `truncate --scale 1`)
+VECTORS = {
+    "single-q3": ({"quality": 3.0}, [{}], []),
+    "spatial-1-2-q4": ({"quality": 4.0, "scales": [1.0, 2.0]},
+                       [{}, {"scale": 1.0}, {"scale": 1.5}, {"width": 180}], [0.0]),
+    "fgs-q6": ({"quality": 6.0, "mode": "fgs"}, [{}], [0.35, 0.6, 0.85]),
+}
+
+
+def cut(data: bytes, fraction: float) -> tuple[int | None, bytes]:
+    stream = container.parse(data)
+    if container.fine_chunk(stream) is None:
+        return None, container.serialize(container.select(stream, max_layer=0))
+    budget = int(len(data) * fraction)
+    return budget, container.serialize(container.truncate(stream, budget))
+
+
+def sha(data) -> str:
+    return hashlib.sha256(np.ascontiguousarray(data).tobytes() if isinstance(data, np.ndarray)
+                          else data).hexdigest()
+
+
+def describe(data: bytes, requests: list[dict]) -> list[dict]:
+    out = []
+    for req in requests:
+        d = decode_file(data, **req)
+        out.append({"request": req, "width": d.width, "height": d.height, "pixels_sha256": sha(d.pixels)})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--force", action="store_true", help="replace existing vectors")
+    a = ap.parse_args()
+    if (OUT / "expected.json").exists() and not a.force:
+        print(f"{OUT}/expected.json exists; --force replaces it (bump the format version first "
+              "if decoded bytes changed)", file=sys.stderr)
+        return 6
+    OUT.mkdir(parents=True, exist_ok=True)
+    source = PHOTO.read_bytes()
+    expected = {"made_by": f"scripts/make-vectors.py (scalecodec {__version__})",
+                "format_version": f"{VERSION_MAJOR}.{VERSION_MINOR}",
+                "source": {"file": str(PHOTO.relative_to(ROOT)), "sha256": sha(source)}, "vectors": {}}
+    for name, (options, requests, budgets) in VECTORS.items():
+        data = encode_file(source, **options).stream
+        (OUT / f"{name}.scc").write_bytes(data)
+        cuts = []
+        for fraction in budgets:
+            budget, part = cut(data, fraction)
+            cuts.append({"bytes": budget, "stream_sha256": sha(part), "stream_bytes": len(part),
+                         "decoded": describe(part, [{}])})
+        expected["vectors"][name] = {"file": f"{name}.scc", "stream_sha256": sha(data),
+                                     "encode": options, "decoded": describe(data, requests),
+                                     "truncated": cuts}
+        print(f"{name}: {len(data)} bytes", file=sys.stderr)
+    (OUT / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

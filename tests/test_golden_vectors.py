@@ -1,0 +1,68 @@
+"""Golden vectors: committed streams and the SHA-256 of what decoding and
+truncating them must give (tests/vectors, written by scripts/make-vectors.py).
+
+Every other test checks the code against itself; these check it against bytes
+fixed in the past. A change to the exact arithmetic, the container or
+truncation fails here. If the change is intended, the format version must be
+bumped (bitstream_spec.md) and the vectors made again, on purpose.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scalecodec import container
+from scalecodec.api import decode_file
+from scalecodec.container.format import VERSION_MAJOR, VERSION_MINOR
+
+VECTORS = Path(__file__).parent / "vectors"
+EXPECTED = json.loads((VECTORS / "expected.json").read_text())
+HINT = ("decoded bytes differ from the golden vector: if this is intended, bump the format version "
+        "(bitstream_spec.md) and run scripts/make-vectors.py --force")
+
+
+def sha(data) -> str:
+    return hashlib.sha256(np.ascontiguousarray(data).tobytes() if isinstance(data, np.ndarray)
+                          else data).hexdigest()
+
+
+def check_decodes(data: bytes, decoded: list[dict]):
+    for want in decoded:
+        got = decode_file(data, **want["request"])
+        assert (got.width, got.height) == (want["width"], want["height"]), want["request"]
+        assert sha(got.pixels) == want["pixels_sha256"], f"{want['request']}: {HINT}"
+
+
+def test_vectors_are_of_this_format_version():
+    # Vectors of an older version stay decodable, but new ones must be made
+    # when the version moves, so that the pinned bytes are this version's.
+    assert EXPECTED["format_version"] == f"{VERSION_MAJOR}.{VERSION_MINOR}"
+    assert {v["file"] for v in EXPECTED["vectors"].values()} == {p.name for p in VECTORS.glob("*.scc")}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["vectors"]))
+def test_golden_vector_decodes_to_the_pinned_pixels(name):
+    vector = EXPECTED["vectors"][name]
+    data = (VECTORS / vector["file"]).read_bytes()
+    assert sha(data) == vector["stream_sha256"], "the vector file itself was changed"
+    # The container writes back exactly the bytes it read.
+    assert container.serialize(container.parse(data)) == data
+    check_decodes(data, vector["decoded"])
+
+
+@pytest.mark.parametrize("name", [n for n, v in sorted(EXPECTED["vectors"].items()) if v["truncated"]])
+def test_golden_vector_truncations_are_the_pinned_streams(name):
+    vector = EXPECTED["vectors"][name]
+    data = (VECTORS / vector["file"]).read_bytes()
+    stream = container.parse(data)
+    for want in vector["truncated"]:
+        if want["bytes"] is None:  # a spatial stream cut to its base layer
+            part = container.serialize(container.select(stream, max_layer=0))
+        else:
+            part = container.serialize(container.truncate(stream, want["bytes"]))
+            assert len(part) <= want["bytes"]
+        assert (len(part), sha(part)) == (want["stream_bytes"], want["stream_sha256"])
+        check_decodes(part, want["decoded"])
