@@ -64,10 +64,15 @@ MODES = ("single", "fgs")
 
 
 def encode_file(data: bytes, quality: float, model_path=None, device="auto", name="input",
-                scales: list[float] | None = None, mode: str = "single") -> EncodeResult:
+                scales: list[float] | None = None, mode: str = "single", effort: int = 1,
+                report=None) -> EncodeResult:
     """A single-layer stream; with scales (relative to the base layer, the
     last being the input's size) a spatially scalable one; with mode "fgs"
-    a fine-grained one, cut at any segment."""
+    a fine-grained one, cut at any segment. effort 2-9 spends encoding time
+    searching for better symbols (encoder.Effort); the decoder is the same."""
+    from .encoder import Effort
+
+    effort = Effort(effort, report)
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     if mode == "fgs" and scales is not None:
@@ -76,12 +81,12 @@ def encode_file(data: bytes, quality: float, model_path=None, device="auto", nam
     src = load_image(data, name)
     if mode == "fgs":
         encoder = open_encoder(model_path or str(default_model_path(kind="fgs")), device)
-        stream = encoder.encode_fine(src.pixels, quality, src.colour)
+        stream = encoder.encode_fine(src.pixels, quality, src.colour, effort)
     elif scales is None:
-        stream = open_encoder(model_path, device).encode(src.pixels, quality, src.colour)
+        stream = open_encoder(model_path, device).encode(src.pixels, quality, src.colour, effort)
     else:
         encoder = open_encoder(model_path or str(default_model_path(kind="spatial")), device)
-        stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour)
+        stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour, effort)
     h, w = src.pixels.shape[:2]
     return EncodeResult(stream, w, h, src.notes)
 

@@ -17,6 +17,7 @@ and `truncate` start in milliseconds, and `decode` needs only numpy.
 
 import functools
 import json
+import math
 import os
 import sys
 import time
@@ -26,6 +27,7 @@ import click
 from .errors import (
     ContainerError, ImageInputError, InputError, ModelError, OutputError, UsageError,
 )
+from .effort import describe as describe_efforts
 from .fileio import check_output, read_input, write_output
 
 EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT, EXIT_STREAM, EXIT_MODEL, EXIT_OUTPUT = 1, 2, 3, 4, 5, 6
@@ -115,20 +117,27 @@ def main():
 @click.option("--mode", type=click.Choice(["single", "fgs"]), default="single", show_default=True,
               help="fgs: fine-grained scalable, cut at (almost) any byte by 'scc truncate --bytes'; "
                    "-q sets the top of its range.")
+@click.option("-e", "--effort", type=click.IntRange(1, 9), default=1, show_default=True,
+              help="Encoder effort: 1 fast ... 9 slowest. Above 1 the encoder searches for symbols "
+                   "that cost fewer bits for the same quality; the stream and its decoding are "
+                   "unchanged. Refinement iterations per layer: " + describe_efforts() + ".")
+@click.option("-v", "--verbose", is_flag=True, help="Print the search's rate and distortion as it goes.")
 @model_option
 @device_option
 @force_option
 @quiet_option
 @user_errors
-def encode(input_path, output_path, quality, scales, mode, model_path, device, force, quiet):
+def encode(input_path, output_path, quality, scales, mode, effort, verbose, model_path, device, force, quiet):
     """Compress image IN into stream OUT."""
     from .api import encode_file
 
     factors = _parse_scales(scales) if scales is not None else None
     check_output(output_path, force, input_path)
     t = time.perf_counter()
-    result = encode_file(read_input(input_path), quality, model_path, device,
-                         name="stdin" if input_path == "-" else input_path, scales=factors, mode=mode)
+    with _SearchProgress(verbose, quiet) as report:
+        result = encode_file(read_input(input_path), quality, model_path, device,
+                             name="stdin" if input_path == "-" else input_path, scales=factors, mode=mode,
+                             effort=effort, report=report if effort > 1 else None)
     write_output(output_path, result.stream, force)
     if not quiet:
         for n in result.notes:
@@ -136,6 +145,38 @@ def encode(input_path, output_path, quality, scales, mode, model_path, device, f
         layers = f", {len(factors)} layers" if factors else (", fine-grained" if mode == "fgs" else "")
         note(f"{input_path} -> {output_path}: {result.width}x{result.height}{layers}, quality {quality:g}, "
              f"{len(result.stream)} bytes, {result.bpp:.4f} bpp, {time.perf_counter() - t:.2f} s")
+
+
+class _SearchProgress:
+    """Follows the encoder's search: a progress bar when stderr is a
+    terminal, per-iteration rate and distortion with --verbose, else quiet."""
+
+    def __init__(self, verbose: bool, quiet: bool):
+        self.verbose, self.bar = verbose and not quiet, None
+        self.show_bar = not quiet and not verbose and sys.stderr.isatty()
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, layer, iteration, iterations, bpp, mse):
+        if self.verbose:
+            psnr = 10 * math.log10(255**2 / max(mse, 1e-10))
+            note(f"layer {layer} iteration {iteration}/{iterations}: {bpp:.4f} bpp (model), {psnr:.2f} dB")
+        elif self.show_bar:
+            if self.bar is None or iteration == 1:
+                self.close()
+                self.bar = click.progressbar(length=iterations, label=f"refining layer {layer}",
+                                             file=sys.stderr)
+                self.bar.__enter__()
+            self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _parse_scales(text: str) -> list[float]:

@@ -7,6 +7,7 @@ the same everywhere.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,11 +19,13 @@ from .container import Chunk, ChunkKind, ColourFormat, Header, Stream, fine
 from .decoder import reconstruct_enhancement_from
 from .downscale import reference_downscale
 from .entropy import encode_segments, encode_symbols
-from .errors import ModelError, QualityError
+from .errors import ModelError, QualityError, UsageError
 from .geometry import layer_sizes
 from .model_file import DecoderModel, fine_channel_ends
 from .nn.model import GainedHyperprior
 from .prior import MEAN_FRAC_BITS
+from .effort import DEFAULT_EFFORT, EFFORTS
+from .refine import refine
 
 
 @dataclass
@@ -55,6 +58,20 @@ def analysis_network(parts, path, in_channels: int = 3) -> GainedHyperprior:
     return net
 
 
+@dataclass(frozen=True)
+class Effort:
+    """How hard the encoder searches for each layer's symbols: level 1 (the
+    analysis transform's latent, rounded) to 9 (scalecodec.refine);
+    report(layer, iteration, iterations, bpp, mse) follows the search."""
+
+    level: int = DEFAULT_EFFORT
+    report: Callable | None = None
+
+    def __post_init__(self):
+        if self.level not in EFFORTS:
+            raise UsageError(f"effort must be {EFFORTS[0]} to {EFFORTS[-1]}, got {self.level}")
+
+
 class Encoder:
     def __init__(self, model: DecoderModel, device: str = "auto"):
         self.model = model
@@ -77,49 +94,58 @@ class Encoder:
         x = torch.from_numpy(np.array(pixels, np.uint8)).to(self.device)
         return x.permute(2, 0, 1)[None].float().div(255)
 
-    @torch.no_grad()
-    def _latents(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float):
+    def _latents(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float,
+                 effort: Effort = Effort(), target: np.ndarray | None = None, layer: int = 0):
         """x (1, C, H, W) -> z_hat, y's integer entropy parameters (mean,
-        index) from the exact prior path, and y's symbols round(y - mean)."""
+        index) from the exact prior path, and y's symbols: round(y - mean),
+        or with an effort above 1 those refined against target (3, H, W),
+        what the layer's synthesis should make, in 8-bit levels."""
         h, w = x.shape[-2:]
         pad = base_layer.PAD
         x = F.pad(x, (0, math.ceil(w / pad) * pad - w, 0, math.ceil(h / pad) * pad - h), mode="replicate")
-        gain, _ = net.gains(torch.tensor([quality - 1.0], device=self.device))
-        y = net.g_a(x) * gain
-        z_hat = torch.round(net.h_a(y))[0].cpu().double().numpy()
+        with torch.no_grad():
+            gain, _ = net.gains(torch.tensor([quality - 1.0], device=self.device))
+            y = net.g_a(x) * gain
+            z_hat = torch.round(net.h_a(y))[0].cpu().double().numpy()
         mean, index = parts.hyper_synthesis(z_hat)
         y = y[0].cpu().double().numpy()
-        symbols = np.rint(y - mean / 2**MEAN_FRAC_BITS).astype(np.int64)
+        if target is None:
+            target = x[0, :3, :h, :w].cpu().double().numpy() * 255
+        report = (lambda *a: effort.report(layer, *a)) if effort.report else None
+        symbols = refine(parts.synthesis, parts.y_tables, y, mean, index, target, quality,
+                         list(parts.tree["architecture"]["lambdas"]), effort.level, self.device, report)
         return z_hat, mean, index, symbols
 
-    def _code_layer(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float) -> tuple[bytes, np.ndarray]:
+    def _code_layer(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float,
+                    effort: Effort, target: np.ndarray | None = None, layer: int = 0) -> tuple[bytes, np.ndarray]:
         """x (1, C, H, W) -> (the layer's payload, y_hat in 1/256 units as the
         decoder will see it)."""
-        z_hat, mean, index, symbols = self._latents(net, parts, x, quality)
+        z_hat, mean, index, symbols = self._latents(net, parts, x, quality, effort, target, layer)
         z_bytes = encode_symbols(z_hat.astype(np.int64), base_layer.z_table_ids(z_hat.shape), parts.z_tables)
         y_bytes = encode_symbols(symbols, index, parts.y_tables)
         payload = base_layer.pack(base_layer.prior_checksum(mean, index), z_hat.size, z_bytes,
                                   symbols.size, y_bytes)
         return payload, symbols * 2**MEAN_FRAC_BITS + mean
 
-    def encode(self, pixels: np.ndarray, quality: float, colour: ColourFormat = ColourFormat.RGB) -> bytes:
+    def encode(self, pixels: np.ndarray, quality: float, colour: ColourFormat = ColourFormat.RGB,
+               effort: Effort = Effort()) -> bytes:
         """pixels: (H, W, 3) uint8 -> a complete single-layer stream."""
         quality = self._check_quality(quality)
         h, w = pixels.shape[:2]
-        payload, _ = self._code_layer(self.net, self.model, self._tensor(pixels), quality)
+        payload, _ = self._code_layer(self.net, self.model, self._tensor(pixels), quality, effort)
         header = Header(self.model.model_id, w, h, colour, 8, quality)
         return container.serialize(Stream(header, (Chunk(ChunkKind.BASE, 0, w, h, payload),)))
 
     def encode_spatial(self, pixels: np.ndarray, scales: list[float], quality: float,
-                       colour: ColourFormat = ColourFormat.RGB) -> bytes:
+                       colour: ColourFormat = ColourFormat.RGB, effort: Effort = Effort()) -> bytes:
         """pixels: (H, W, 3) uint8 -> a stream with a base layer at the input
         reduced by scales[-1] and an enhancement layer at each further scale
         (relative to the base layer; the last is the input's own size)."""
-        return self.code_spatial(pixels, scales, quality, colour)[0]
+        return self.code_spatial(pixels, scales, quality, colour, effort=effort)[0]
 
     def code_spatial(self, pixels: np.ndarray, scales: list[float], quality: float,
-                     colour: ColourFormat = ColourFormat.RGB,
-                     reconstruct_top: bool = False) -> tuple[bytes, list[CodedLayer]]:
+                     colour: ColourFormat = ColourFormat.RGB, reconstruct_top: bool = False,
+                     effort: Effort = Effort()) -> tuple[bytes, list[CodedLayer]]:
         """The stream, and per layer what the decoder will compute from it
         (the same exact functions; the top layer's pixels only if asked)."""
         el = self.model.enhancement
@@ -131,7 +157,8 @@ class Encoder:
         sizes = layer_sizes(w, h, scales)
         quality_fixed = round(quality * 256) - 256
         bw, bh = sizes[0]
-        payload, y_fixed = self._code_layer(self.net, self.model, self._tensor(reference_downscale(pixels, bw, bh)), quality)
+        payload, y_fixed = self._code_layer(self.net, self.model, self._tensor(reference_downscale(pixels, bw, bh)),
+                                            quality, effort)
         chunks = [Chunk(ChunkKind.BASE, 0, bw, bh, payload)]
         # Each layer is predicted from exactly what the decoder will have.
         layers = [CodedLayer(bw, bh, self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw], None)]
@@ -141,7 +168,9 @@ class Encoder:
             prediction = el.liff.predict(lower, lw, lh)
             pred = torch.from_numpy(prediction / 255).float().to(self.device)[None]
             side = torch.cat([self._tensor(target) - pred, pred], 1)
-            payload, y_fixed = self._code_layer(self.el_net, el, side, quality)
+            # The layer's synthesis makes the residual over the prediction.
+            residual = target.transpose(2, 0, 1).astype(np.float64) - prediction
+            payload, y_fixed = self._code_layer(self.el_net, el, side, quality, effort, residual, k)
             chunks.append(Chunk(ChunkKind.SPATIAL, k, lw, lh, payload))
             top = k == len(sizes) - 1
             decoded = (reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, lw, lh)
@@ -151,7 +180,7 @@ class Encoder:
         return container.serialize(Stream(header, tuple(chunks))), layers
 
     def encode_fine(self, pixels: np.ndarray, quality: float,
-                    colour: ColourFormat = ColourFormat.RGB) -> bytes:
+                    colour: ColourFormat = ColourFormat.RGB, effort: Effort = Effort()) -> bytes:
         """pixels: (H, W, 3) uint8 -> a fine-grained stream: the basic channels,
         then one segment per further channel, most important first, so that
         it can be cut after any segment (bitstream_spec.md section 8)."""
@@ -159,6 +188,9 @@ class Encoder:
         if basic is None:
             raise ModelError(f"{self.model.path} is not trained for fine-grained coding; use a "
                              "fine-grained model (the default for --mode fgs)")
+        if effort.level != DEFAULT_EFFORT:
+            raise UsageError("--effort refines single-layer and spatial streams; a fine-grained "
+                               "stream's cuts are not what it optimises, so it is encoded at effort 1")
         quality = self._check_quality(quality)
         h, w = pixels.shape[:2]
         z_hat, mean, index, symbols = self._latents(self.net, self.model, self._tensor(pixels), quality)

@@ -1,0 +1,70 @@
+"""scc encode --effort: the encoder searches for cheaper symbols; the stream
+stays an ordinary stream that the unchanged decoder decodes exactly."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import PHOTO, scc
+from scalecodec.api import decode_file, encode_file
+from scalecodec.metrics import psnr
+from scalecodec.model_file import load_model
+from scalecodec.refine import FloatSynthesis, inverse_gain, lambda_at
+
+
+def rd_cost(stream: bytes, photo: np.ndarray, quality: float) -> float:
+    """What the search minimises, measured on the real file and the real
+    decode: bits per pixel + lambda * MSE in 8-bit levels."""
+    model = load_model()
+    decoded = decode_file(stream).pixels.astype(np.float64)
+    mse = np.mean((decoded - photo) ** 2)
+    return 8 * len(stream) / photo[..., 0].size + lambda_at(list(model.tree["architecture"]["lambdas"]), quality) * mse
+
+
+def test_higher_effort_gives_a_cheaper_stream_that_decodes_as_usual(photo):
+    data = PHOTO.read_bytes()
+    plain = encode_file(data, 4.0, device="cpu").stream
+    refined = encode_file(data, 4.0, device="cpu", effort=3).stream
+    assert refined != plain
+    # Same format: the header and table layout are those of an ordinary stream.
+    assert refined[:6] == plain[:6]
+    assert rd_cost(refined, photo, 4.0) < rd_cost(plain, photo, 4.0)
+    assert psnr(photo, decode_file(refined).pixels) > 20
+
+
+def test_effort_is_deterministic(photo):
+    data = PHOTO.read_bytes()
+    assert encode_file(data, 2.5, device="cpu", effort=2).stream == encode_file(data, 2.5, device="cpu", effort=2).stream
+
+
+def test_effort_refines_every_layer_of_a_spatial_stream(photo):
+    data = PHOTO.read_bytes()
+    seen = set()
+    plain = encode_file(data, 3.0, device="cpu", scales=[1.0, 2.0]).stream
+    refined = encode_file(data, 3.0, device="cpu", scales=[1.0, 2.0], effort=2,
+                          report=lambda layer, it, n, bpp, mse: seen.add(layer)).stream
+    assert seen == {0, 1} and refined != plain
+    for scale in (1.0, 2.0):
+        assert decode_file(refined, scale=scale).pixels.shape == decode_file(plain, scale=scale).pixels.shape
+
+
+def test_float_synthesis_follows_the_exact_decoder():
+    model = load_model()
+    rng = np.random.default_rng(1)
+    y_fixed = rng.integers(-4 * 256, 4 * 256, size=(model.m, 3, 4)).astype(np.int64)
+    quality_fixed = 2 * 256 + 77
+    exact = model.synthesis.values(y_fixed, quality_fixed)
+    y = torch.from_numpy(y_fixed / 256 * inverse_gain(model.synthesis, quality_fixed)[:, None, None]).float()
+    approx = FloatSynthesis(model.synthesis)(y[None])[0].detach().numpy()
+    assert np.abs(approx - exact).max() < 1.0  # within the exact network's roundings
+
+
+def test_cli_effort_verbose_and_refusals(tmp_path):
+    out = tmp_path / "e.scc"
+    r = scc("encode", PHOTO, out, "--effort", 2, "-v", check=True)
+    assert r.stderr.count(b"iteration") == 10 and b"dB" in r.stderr
+    assert scc("decode", out, tmp_path / "e.png").returncode == 0
+    assert scc("encode", PHOTO, tmp_path / "x.scc", "--effort", 0).returncode == 2
+    r = scc("encode", PHOTO, tmp_path / "y.scc", "--effort", 2, "--mode", "fgs")
+    assert r.returncode == 2 and b"effort" in r.stderr and not (tmp_path / "y.scc").exists()
+    assert "~" in scc("encode", "--help").stdout.decode()  # the levels' cost is in the help
