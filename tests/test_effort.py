@@ -68,3 +68,25 @@ def test_cli_effort_verbose_and_refusals(tmp_path):
     r = scc("encode", PHOTO, tmp_path / "y.scc", "--effort", 2, "--mode", "fgs")
     assert r.returncode == 2 and b"effort" in r.stderr and not (tmp_path / "y.scc").exists()
     assert "~" in scc("encode", "--help").stdout.decode()  # the levels' cost is in the help
+
+
+def test_bench_measures_an_effort_as_a_codec_of_its_own(tmp_path, monkeypatch):
+    import dataclasses
+    import shutil
+
+    from scalecodec.benchmark import suite
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(PHOTO, folder / "a.png")
+    original = suite.scalecodec
+    monkeypatch.setattr(suite, "scalecodec",
+                        lambda model, effort=1: dataclasses.replace(original(model, effort), settings=(2, 4, 6)))
+    r = suite.run_benchmark(folder, tmp_path / "out", ["scalecodec"], scalable=False, efforts=(2,))
+    rows = r["summary"]["rows"]
+    assert set(rows) == {"scalecodec", "scalecodec-e2"}
+    assert rows["scalecodec-e2"]["bd_rate_vs_scalecodec_pct"]["psnr"] is not None
+    a, b = r["points"]["scalecodec"], r["points"]["scalecodec-e2"]
+    assert [p["bytes"] for p in a] != [p["bytes"] for p in b]
+    assert "scalecodec (effort 2)" in (tmp_path / "out" / "results.md").read_text()
+    assert scc("bench", folder, "--effort", "1,12", "-o", tmp_path / "x").returncode == 2

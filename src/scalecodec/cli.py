@@ -373,10 +373,13 @@ def bench_spatial_command(folder, out_dir, jobs, model_path, force):
 @click.option("--cache", "cache_dir", default=None,
               help="Per-point cache; finished points are reused  [default: OUT/cache]")
 @click.option("--no-scalable", is_flag=True, help="Skip the JPEG 2000 scalable anchors.")
+@click.option("--effort", "efforts", default="1", show_default=True, metavar="LIST",
+              help="scalecodec's encoder efforts, e.g. 1,3,5: each above 1 is measured as a codec "
+                   "of its own (scalecodec-eN) against the default.")
 @model_option
 @force_option
 @user_errors
-def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, model_path, force):
+def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, model_path, force):
     """Rate-distortion, speed and memory of scalecodec and the established
     codecs (each through its real encoder and decoder) on the images in FOLDER.
 
@@ -390,9 +393,17 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, model_path, f
 
     out = Path(out_dir) if out_dir else Path("bench-results") / Path(folder).resolve().name
     names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs else None
+    from .effort import EFFORTS
+
+    try:
+        levels = tuple(int(v) for v in efforts.split(","))
+    except ValueError:
+        raise UsageError(f"--effort takes comma-separated levels, e.g. 1,3,5; got {efforts!r}") from None
+    if not set(levels) <= set(EFFORTS):
+        raise UsageError(f"efforts are {EFFORTS[0]} to {EFFORTS[-1]}; got {efforts}")
     try:
         run_benchmark(Path(folder), out, names, model_path, Path(cache_dir) if cache_dir else None,
-                      scalable=not no_scalable, force=force)
+                      scalable=not no_scalable, force=force, efforts=levels)
     except KeyboardInterrupt:
         _fail(130, "interrupted; finished points are cached, run the same command to resume")
 

@@ -48,15 +48,19 @@ def _tool_version(*cmd: str) -> Callable[[], str]:
     return version
 
 
-def scalecodec(model: str | None = None) -> Codec:
+def scalecodec(model: str | None = None, effort: int = 1) -> Codec:
     """scalecodec through the `scc` command, so it is timed like its peers:
-    a whole process per file, start-up included."""
+    a whole process per file, start-up included. Above effort 1 it is a codec
+    of its own, scalecodec-eN, measured against the default."""
     scc = [sys.executable, "-m", "scalecodec.cli"]
     model_args = ["--model", str(model)] if model else []
+    effort_args = ["--effort", str(effort)] if effort != 1 else []
     path = Path(model) if model else default_model_path()
+    name, label = ("scalecodec", "scalecodec") if effort == 1 else (f"scalecodec-e{effort}",
+                                                                    f"scalecodec (effort {effort})")
     return Codec(
-        "scalecodec", "scalecodec", "quality", (1, 2, 3, 4, 5, 6, 7), ".scc",
-        lambda q, png, ppm, out: [*scc, "encode", png, out, "-q", str(q), *model_args,
+        name, label, "quality", (1, 2, 3, 4, 5, 6, 7), ".scc",
+        lambda q, png, ppm, out: [*scc, "encode", png, out, "-q", str(q), *model_args, *effort_args,
                                   "--force", "--quiet"],
         lambda coded, rec: [*scc, "decode", coded, rec, *model_args, "--force", "--quiet"],
         ".png", lambda: f"scalecodec {__version__}, model {model_id_of(path).hex()}", (),

@@ -62,7 +62,9 @@ def _scalable_anchors(sources, points: Points, workdir: Path, single_layer) -> d
 
 def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model: str | None = None,
                   cache_dir: Path | None = None, scalable: bool = True, force: bool = False,
-                  stream=None) -> dict:
+                  stream=None, efforts: tuple[int, ...] = (1,)) -> dict:
+    """efforts: scalecodec's encoder efforts; each above 1 is measured as a
+    codec of its own beside the default (when scalecodec is benchmarked)."""
     stream = stream or sys.stderr
     names = names or codec_names()
     unknown = set(names) - set(codec_names())
@@ -71,10 +73,10 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
                          f"choose from {', '.join(codec_names())}")
     if not force and any((out / f).exists() for f in RESULT_FILES):
         raise OutputError(f"{out} already holds results (use --force to replace them)")
-    all_codecs = [scalecodec(model), *PEERS]
+    all_codecs = [scalecodec(model, e) for e in sorted({1, *efforts})] + list(PEERS)
     codecs, skipped = [], {}
     for c in all_codecs:
-        if c.name not in names:
+        if c.name.split("-e")[0] not in names:
             continue
         missing = c.missing_tools()
         if missing:
