@@ -10,7 +10,7 @@ from pathlib import Path
 from . import container
 from .decoder import Decoder
 from .errors import OutputError, UsageError
-from .images import encode_image, load_image
+from .images import SourceImage, encode_image, load_image
 from .model_file import default_model_path, find_model, load_model
 
 OUTPUT_FORMATS = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".bmp": "BMP",
@@ -66,6 +66,13 @@ MODES = ("single", "fgs")
 def encode_file(data: bytes, quality: float, model_path=None, device="auto", name="input",
                 scales: list[float] | None = None, mode: str = "single", effort: int = 1,
                 report=None) -> EncodeResult:
+    """An image file's bytes -> a stream (see encode_source)."""
+    return encode_source(load_image(data, name), quality, model_path, device, scales, mode, effort, report)
+
+
+def encode_source(src: SourceImage, quality: float, model_path=None, device="auto",
+                  scales: list[float] | None = None, mode: str = "single", effort: int = 1,
+                  report=None) -> EncodeResult:
     """A single-layer stream; with scales (relative to the base layer, the
     last being the input's size) a spatially scalable one; with mode "fgs"
     a fine-grained one, cut at any segment. effort 2-9 spends encoding time
@@ -78,7 +85,6 @@ def encode_file(data: bytes, quality: float, model_path=None, device="auto", nam
     if mode == "fgs" and scales is not None:
         raise UsageError("--scales and --mode fgs do not combine: a stream is spatially "
                          "scalable or fine-grained")
-    src = load_image(data, name)
     if mode == "fgs":
         encoder = open_encoder(model_path or str(default_model_path(kind="fgs")), device)
         stream = encoder.encode_fine(src.pixels, quality, src.colour, effort)

@@ -32,6 +32,12 @@ def load_image(data: bytes, name: str = "input") -> SourceImage:
         raise ImageInputError(f"{name}: not a readable image ({err})") from None
     except Image.DecompressionBombError as err:
         raise ImageInputError(f"{name}: {err}") from None
+    return source_image(im, name, _png_bit_depth(data))
+
+
+def source_image(im: Image.Image, name: str = "input", bit_depth: int = 8) -> SourceImage:
+    """What scc codes of a loaded Pillow image (bit_depth: the file's, where
+    Pillow's mode hides it), or ImageInputError saying why it cannot."""
     # Pillow's decompression-bomb limit stays on; MAX_SIDE is the format's own.
     if max(im.size) > MAX_SIDE:
         raise ImageInputError(f"{name}: {im.width}x{im.height} exceeds {MAX_SIDE} pixels per side")
@@ -40,7 +46,7 @@ def load_image(data: bytes, name: str = "input") -> SourceImage:
 
     notes = []
     mode = im.mode
-    if mode.startswith("I") or mode == "F" or _png_bit_depth(data) > 8:
+    if mode.startswith("I") or mode == "F" or bit_depth > 8:
         raise ImageInputError(
             f"{name}: images deeper than 8 bits per channel are not supported; scc codes 8 bits per "
             "channel (convert first, e.g. with `convert in.png -depth 8 out.png`)"
