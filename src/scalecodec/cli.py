@@ -93,6 +93,8 @@ def size_options(fn):
 
 
 force_option = click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
+jobs_option = click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                           help="Worker processes for a folder IN (each loads the model once).")
 quiet_option = click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 
 
@@ -122,16 +124,33 @@ def main():
                    "that cost fewer bits for the same quality; the stream and its decoding are "
                    "unchanged. Refinement iterations per layer: " + describe_efforts() + ".")
 @click.option("-v", "--verbose", is_flag=True, help="Print the search's rate and distortion as it goes.")
+@jobs_option
 @model_option
 @device_option
 @force_option
 @quiet_option
 @user_errors
-def encode(input_path, output_path, quality, scales, mode, effort, verbose, model_path, device, force, quiet):
-    """Compress image IN into stream OUT."""
+def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs, model_path, device,
+           force, quiet):
+    """Compress image IN into stream OUT.
+
+    IN may be a folder: every image in it (and its subfolders) is encoded to
+    OUT/<name>.scc, in -j worker processes; existing outputs are skipped
+    unless -f, and an image that fails is reported and skipped."""
     from .api import encode_file
 
     factors = _parse_scales(scales) if scales is not None else None
+    if os.path.isdir(input_path):
+        from pathlib import Path
+
+        from . import batch
+        from .images import IMAGE_SUFFIXES
+
+        options = dict(quality=quality, model_path=model_path, device=device, scales=factors, mode=mode,
+                       effort=effort)
+        pairs = batch.plan(Path(input_path), Path(output_path), IMAGE_SUFFIXES, batch.STREAM_SUFFIX)
+        _run_folder(pairs, batch.encode_work, options, jobs, force, quiet, "encoded")
+        return
     check_output(output_path, force, input_path)
     t = time.perf_counter()
     with _SearchProgress(verbose, quiet) as report:
@@ -145,6 +164,24 @@ def encode(input_path, output_path, quality, scales, mode, effort, verbose, mode
         layers = f", {len(factors)} layers" if factors else (", fine-grained" if mode == "fgs" else "")
         note(f"{input_path} -> {output_path}: {result.width}x{result.height}{layers}, quality {quality:g}, "
              f"{len(result.stream)} bytes, {result.bpp:.4f} bpp, {time.perf_counter() - t:.2f} s")
+
+
+def _run_folder(pairs, work, options, jobs, force, quiet, verb):
+    """A folder's files through work, with a progress bar; exit 3 if any failed."""
+    from . import batch
+
+    with click.progressbar(length=len(pairs), label=f"{len(pairs)} files", file=sys.stderr,
+                           hidden=quiet) as bar:
+        def progress(outcome):
+            if outcome.status == "failed":
+                note(f"\nfailed: {outcome.source}: {outcome.error}")
+            bar.update(1)
+
+        summary = batch.run(pairs, work, options, jobs, force, progress)
+    if not quiet or summary.failed:
+        note(summary.line(verb))
+    if summary.failed:
+        _fail(EXIT_INPUT, f"{len(summary.failed)} of {len(pairs)} files failed (listed above)")
 
 
 class _SearchProgress:
@@ -194,11 +231,12 @@ def _parse_scales(text: str) -> list[float]:
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
 @size_options
+@jobs_option
 @model_option
 @force_option
 @quiet_option
 @user_errors
-def decode(input_path, output_path, scale, width, height, model_path, force, quiet):
+def decode(input_path, output_path, scale, width, height, jobs, model_path, force, quiet):
     """Decompress stream IN into image OUT (PNG for '-'; .png, .ppm, .pgm, .bmp, .tif).
 
     By default the top layer. --scale S (relative to the base layer) or
@@ -208,8 +246,21 @@ def decode(input_path, output_path, scale, width, height, model_path, force, qui
     (at most 4x).
 
     Decoding runs on the CPU in exact integer arithmetic, without torch: the
-    output is the same bytes on every machine."""
+    output is the same bytes on every machine.
+
+    IN may be a folder of .scc files: each is decoded to OUT/<name>.png, as
+    a folder IN is encoded."""
     from .api import decode_file, output_format
+
+    if os.path.isdir(input_path):
+        from pathlib import Path
+
+        from . import batch
+
+        options = dict(model_path=model_path, scale=scale, width=width, height=height)
+        pairs = batch.plan(Path(input_path), Path(output_path), {batch.STREAM_SUFFIX}, ".png")
+        _run_folder(pairs, batch.decode_work, options, jobs, force, quiet, "decoded")
+        return
 
     fmt = output_format(output_path)
     check_output(output_path, force, input_path)

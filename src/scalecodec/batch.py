@@ -1,0 +1,129 @@
+"""A folder at a time: `scc encode DIR OUTDIR`, `scc decode DIR OUTDIR`.
+
+Each file is one task in a pool of worker processes; a worker loads the model
+once (api's encoder and decoder caches) and keeps it for every file it gets.
+A file that fails is reported and skipped, so the others still finish;
+outputs that exist are skipped unless forced, so an interrupted run can be
+run again to finish the rest.
+"""
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError, UsageError
+from .fileio import write_output
+
+STREAM_SUFFIX = ".scc"
+
+
+@dataclass
+class Outcome:
+    source: str
+    output: str
+    status: str  # "done", "skipped" (output exists) or "failed"
+    bytes_in: int = 0
+    bytes_out: int = 0
+    error: str = ""
+
+
+@dataclass
+class Summary:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def line(self, verb: str) -> str:
+        done = [o for o in self.outcomes if o.status == "done"]
+        return (f"{verb} {len(done)}, skipped {self.count('skipped')} (output exists), failed "
+                f"{self.count('failed')}; {sum(o.bytes_in for o in done):,} bytes in, "
+                f"{sum(o.bytes_out for o in done):,} bytes out")
+
+
+def plan(src_dir: Path, out_dir: Path, suffixes, out_suffix: str) -> list[tuple[Path, Path]]:
+    """(input, output) for every file of src_dir with one of suffixes, in
+    name order; subfolders keep their place under out_dir."""
+    if not src_dir.is_dir():
+        raise InputError(f"{src_dir}: not a folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: exists and is not a folder; a folder input needs an output folder")
+    if out_dir.resolve() == src_dir.resolve():
+        raise UsageError("the output folder must differ from the input folder")
+    files = sorted(p for p in src_dir.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+                   and out_dir.resolve() not in p.resolve().parents)
+    if not files:
+        raise InputError(f"{src_dir}: no files to process (looked for {', '.join(sorted(suffixes))})")
+    return [(f, (out_dir / f.relative_to(src_dir)).with_suffix(out_suffix)) for f in files]
+
+
+def _run_one(task) -> Outcome:
+    work, options, src, dst, force = task
+    if dst.exists() and not force:
+        return Outcome(str(src), str(dst), "skipped")
+    try:
+        data = src.read_bytes()
+        out = work(data, str(src), dst, options)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        write_output(str(dst), out, force=True)
+        return Outcome(str(src), str(dst), "done", len(data), len(out))
+    except Exception as err:  # one bad file must not stop the others
+        return Outcome(str(src), str(dst), "failed", error=f"{type(err).__name__}: {err}")
+
+
+def encode_work(data: bytes, name: str, dst: Path, options: dict) -> bytes:
+    from .api import encode_file
+
+    return encode_file(data, name=name, **options).stream
+
+
+def decode_work(data: bytes, name: str, dst: Path, options: dict) -> bytes:
+    from .api import decode_file, output_format
+
+    return decode_file(data, fmt=output_format(str(dst)), **options).image
+
+
+def _init_worker(threads: int) -> None:
+    # Workers share the cores: each uses its share of torch's and BLAS's threads.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+def run(pairs: list[tuple[Path, Path]], work: Callable, options: dict, jobs: int, force: bool,
+        progress: Callable[[Outcome], None] | None = None) -> Summary:
+    """Every (input, output) through work(data, name, output, options) in
+    jobs worker processes (1: in this process)."""
+    tasks = [(work, options, src, dst, force) for src, dst in pairs]
+    summary = Summary()
+    if jobs <= 1:
+        results = map(_run_one, tasks)
+        pool = None
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        # spawn: a fresh interpreter per worker, never a fork of a process
+        # whose torch or BLAS threads are already running.
+        pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(threads,))
+        results = pool.map(_run_one, tasks)
+    try:
+        for outcome in results:
+            summary.outcomes.append(outcome)
+            if progress:
+                progress(outcome)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    return summary

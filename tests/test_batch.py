@@ -1,0 +1,49 @@
+"""Folders: scc encode DIR OUTDIR and scc decode DIR OUTDIR, in worker processes."""
+
+import numpy as np
+from PIL import Image
+
+from conftest import PHOTO, scc
+
+
+def test_folder_encode_and_decode_with_workers_skip_and_report(tmp_path):
+    src = tmp_path / "photos"
+    (src / "sub").mkdir(parents=True)
+    im = Image.open(PHOTO)
+    im.save(src / "a.png")
+    im.rotate(90, expand=True).save(src / "sub" / "b.jpg")
+    im.convert("L").save(src / "c.bmp")
+    (src / "broken.png").write_bytes(b"\x89PNG not really")
+    (src / "notes.txt").write_text("not an image: not even tried")
+    out = tmp_path / "streams"
+
+    r = scc("encode", src, out, "-q", 2, "-j", 2)
+    assert r.returncode == 3, r.stderr.decode()
+    err = r.stderr.decode()
+    assert "broken.png" in err and "encoded 3, skipped 0 (output exists), failed 1" in err
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.scc"))
+    assert made == ["a.scc", "c.scc", "sub/b.scc"]
+    assert not list(out.rglob("*.part")) and not (out / "broken.scc").exists()
+
+    # Run again: what exists is kept, unless -f.
+    before = (out / "a.scc").stat().st_mtime_ns
+    r = scc("encode", src, out, "-q", 2)
+    assert "encoded 0, skipped 3" in r.stderr.decode() and (out / "a.scc").stat().st_mtime_ns == before
+    (src / "broken.png").unlink()
+    r = scc("encode", src, out, "-q", 2, "-f", "--quiet")
+    assert r.returncode == 0 and r.stderr == b"" and (out / "a.scc").stat().st_mtime_ns != before
+
+    pngs = tmp_path / "decoded"
+    assert scc("decode", out, pngs, "-j", 2, check=True).returncode == 0
+    assert np.asarray(Image.open(pngs / "sub" / "b.png")).shape == (120, 88, 3)
+    assert Image.open(pngs / "c.png").mode == "L"
+
+
+def test_folder_mode_refusals(tmp_path):
+    src = tmp_path / "empty"
+    src.mkdir()
+    assert scc("encode", src, tmp_path / "o").returncode == 3  # nothing to encode
+    (src / "a.png").write_bytes(PHOTO.read_bytes())
+    assert scc("encode", src, src).returncode == 2  # the output folder must differ
+    (tmp_path / "file").write_text("x")
+    assert scc("encode", src, tmp_path / "file").returncode == 2
