@@ -25,7 +25,7 @@ def test_train_resume_export_and_use(tmp_path):
     model = tmp_path / "models" / "toy.npz"
     model.parent.mkdir()
     scc("export", work / "checkpoint.pt", model, "--data", photos, check=True)
-    env = {"SCC_MODEL_DIR": str(model.parent)}
+    env = {"SCC_MODEL_PATH": str(model.parent)}
     scc("encode", DATA / "photo-120x88.png", tmp_path / "t.scc", "--model", model, "-q", 3, check=True)
     scc("decode", tmp_path / "t.scc", tmp_path / "t.png", env=env, check=True)
     assert np.asarray(Image.open(tmp_path / "t.png")).shape == (88, 120, 3)

@@ -40,7 +40,16 @@ class DecodeResult:
 
 
 @functools.lru_cache(maxsize=4)
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UsageError("encoding needs torch, which this install lacks (decoding, info and "
+                         "truncate do not): pip install 'scalecodec[encode]'") from None
+
+
 def open_encoder(model_path: str | None = None, device: str = "auto"):
+    _require_torch()
     from .encoder import Encoder
 
     return Encoder(load_model(Path(model_path) if model_path else None), device)
@@ -77,6 +86,7 @@ def encode_source(src: SourceImage, quality: float, model_path=None, device="aut
     last being the input's size) a spatially scalable one; with mode "fgs"
     a fine-grained one, cut at any segment. effort 2-9 spends encoding time
     searching for better symbols (encoder.Effort); the decoder is the same."""
+    _require_torch()
     from .encoder import Effort
 
     effort = Effort(effort, report)

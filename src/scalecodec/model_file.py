@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +32,24 @@ MODEL_FILES = {
 _ARRAY = "@array:"
 
 
-def models_dir() -> Path:
-    env = os.environ.get("SCC_MODEL_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+def model_dirs() -> list[Path]:
+    """Where models are looked for, in order: the folders of SCC_MODEL_PATH
+    (separated by os.pathsep), a checkout's models/, and the shipped models
+    of an installed package (its data files, share/scalecodec/models)."""
+    env = [Path(p) for p in os.environ.get("SCC_MODEL_PATH", "").split(os.pathsep) if p]
+    checkout = Path(__file__).resolve().parents[2] / "models"
+    installed = Path(sysconfig.get_path("data")) / "share" / "scalecodec" / "models"
+    return [*env, *(d for d in (checkout, installed) if d.is_dir())]
 
 
 def default_model_path(kind: str = "single") -> Path:
-    return models_dir() / MODEL_FILES[kind]
+    """The first installed file of the kind's default model."""
+    dirs = model_dirs()
+    for d in dirs:
+        if (d / MODEL_FILES[kind]).is_file():
+            return d / MODEL_FILES[kind]
+    raise ModelError(f"the default model {MODEL_FILES[kind]} is not installed "
+                     f"(looked in {', '.join(map(str, dirs)) or 'no folder'}; SCC_MODEL_PATH adds folders)")
 
 
 def model_id_of(path: Path) -> bytes:
@@ -172,10 +184,12 @@ def load_model(path: Path | None = None) -> DecoderModel:
 
 def find_model(model_id: bytes) -> Path:
     """The installed model file whose id is model_id."""
-    for p in sorted(models_dir().glob("*.npz")):
-        if model_id_of(p) == model_id:
-            return p
+    dirs = model_dirs()
+    for d in dirs:
+        for p in sorted(d.glob("*.npz")):
+            if model_id_of(p) == model_id:
+                return p
     raise ModelError(
         f"this stream was made by model {model_id.hex()}, which is not installed "
-        f"(looked in {models_dir()})"
+        f"(looked in {', '.join(map(str, dirs))}; SCC_MODEL_PATH adds folders)"
     )
