@@ -14,6 +14,13 @@ from .fixedpoint import ACT_LIMIT, FixedPointNetwork
 from .prior import MEAN_FRAC_BITS
 
 QUALITY_FRAC_BITS = 8  # the header's 8.8 fixed-point quality
+# Latent rows read beyond a band on each side. A 5x5 stride-2 transposed
+# convolution's output row reads input rows within one of its own half; over
+# the four of the synthesis that reaches 1 + 1/2 + 1/4 + 1/8 < 2 latent rows
+# (GDN is per pixel). tests/test_banded.py shows 1 is not enough.
+HALO = 2
+# Elements of the largest activation of one band (float64: 8 bytes each).
+BAND_ELEMENTS = 1 << 24
 Y_LIMIT = 2**24  # |y_hat| bound (in 1/256 units) that keeps y * gain exact
 
 
@@ -31,7 +38,7 @@ class FixedPointSynthesis:
         t = quality_fixed - lo * one
         return (one - t) * self.inverse_gain[lo] + t * self.inverse_gain[lo + 1]
 
-    def values(self, y_fixed: np.ndarray, quality_fixed: int) -> np.ndarray:
+    def values(self, y_fixed: np.ndarray, quality_fixed: int, band_rows: int | None = None) -> np.ndarray:
         """y_fixed: (M, h, w) int64 latents in 1/256 units -> (3, 16h, 16w)
         float64 in 8-bit levels (255 = 1.0), exact: an integer times 255 times
         a power of two."""
@@ -39,13 +46,39 @@ class FixedPointSynthesis:
         y = np.clip(y_fixed, -Y_LIMIT, Y_LIMIT).astype(np.float64) * gain
         shift = self.network.in_frac - MEAN_FRAC_BITS - QUALITY_FRAC_BITS - self.inverse_gain_frac
         x = np.clip(np.rint(y * 2.0**shift), -ACT_LIMIT, ACT_LIMIT)
-        x = self.network(x)
+        x = self._banded(x, band_rows or self.band_rows(x.shape[2]))
         x *= (255 * np.exp2(-self.network.out_frac))[:, None, None]
         return x
 
-    def __call__(self, y_fixed: np.ndarray, quality_fixed: int) -> np.ndarray:
+    def band_rows(self, width: int) -> int:
+        """Latent rows per band: its largest activation (the last hidden
+        layer, 8x8 pixels per latent element) within BAND_ELEMENTS."""
+        channels = max(layer.bias.shape[0] for layer in self.network.layers)
+        return max(1, BAND_ELEMENTS // (channels * 64 * width))
+
+    def _banded(self, x: np.ndarray, rows: int) -> np.ndarray:
+        """The network on bands of latent rows, each read with HALO rows on
+        both sides and cropped to its own output rows. Every output value is
+        the same integer arithmetic as in one pass (what it reads lies within
+        the halo), so the result is identical; memory follows the band."""
+        h = x.shape[1]
+        if rows >= h:
+            return self.network(x)
+        out = None
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            a, b = max(0, r0 - HALO), min(h, r1 + HALO)
+            part = self.network(x[:, a:b])
+            up = part.shape[1] // (b - a)  # output rows per latent row
+            part = part[:, (r0 - a) * up : (r1 - a) * up]
+            if out is None:
+                out = np.empty((part.shape[0], h * up, part.shape[2]))
+            out[:, r0 * up : r1 * up] = part
+        return out
+
+    def __call__(self, y_fixed: np.ndarray, quality_fixed: int, band_rows: int | None = None) -> np.ndarray:
         """y_fixed: (M, h, w) int64 latents in 1/256 units -> (16h, 16w, 3) uint8."""
-        return to_pixels(self.values(y_fixed, quality_fixed))
+        return to_pixels(self.values(y_fixed, quality_fixed, band_rows))
 
 
 def to_pixels(values: np.ndarray) -> np.ndarray:

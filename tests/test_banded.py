@@ -1,0 +1,32 @@
+"""The exact synthesis in bands of rows is bit-identical to one pass."""
+
+import numpy as np
+import pytest
+
+from scalecodec import synthesis
+from scalecodec.model_file import default_model_path, load_model
+
+
+@pytest.mark.parametrize("kind", ["single", "spatial", "fgs"])
+def test_bands_of_any_height_give_the_same_values(kind):
+    model = load_model(default_model_path(kind))
+    rng = np.random.default_rng(7)
+    parts = [model] + ([model.enhancement] if model.enhancement else [])
+    for part in parts:
+        y = rng.integers(-6 * 256, 6 * 256, size=(part.synthesis.inverse_gain.shape[1], 9, 5)).astype(np.int64)
+        whole = part.synthesis.values(y, 3 * 256 + 40, band_rows=9)
+        for rows in (1, 2, 4):
+            assert np.array_equal(part.synthesis.values(y, 3 * 256 + 40, band_rows=rows), whole)
+
+
+def test_a_shallower_halo_is_not_exact(monkeypatch):
+    model = load_model()
+    y = np.random.default_rng(3).integers(-6 * 256, 6 * 256, size=(model.m, 8, 4)).astype(np.int64)
+    whole = model.synthesis.values(y, 512, band_rows=8)
+    monkeypatch.setattr(synthesis, "HALO", 1)
+    assert not np.array_equal(model.synthesis.values(y, 512, band_rows=2), whole)
+
+
+def test_band_height_follows_the_width():
+    s = load_model().synthesis
+    assert s.band_rows(8) > s.band_rows(256) >= 1
