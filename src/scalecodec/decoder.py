@@ -54,6 +54,10 @@ class Decoder:
         if isinstance(stream, container.TruncatedStream):
             notes.append("input is truncated; decoding its complete chunks only (missing: "
                          + "; ".join(stream.missing) + ")")
+        if stream.skipped:
+            notes.append(f"the stream is version 1.{stream.header.minor}; skipped "
+                         f"{len(stream.skipped)} chunk(s) of kinds this decoder (1.{container.format.VERSION_MINOR}) "
+                         f"does not know: {', '.join(str(k.kind) for k in stream.skipped)}")
         header = stream.header
         if header.model_id != self.model.model_id:
             raise ModelError(

@@ -7,10 +7,18 @@ from .container.format import ENTRY_BYTES, HEADER_BYTES
 def describe(data: bytes) -> dict:
     stream = container.parse(data)
     h = stream.header
-    table = HEADER_BYTES + ENTRY_BYTES * (len(stream.chunks) + len(getattr(stream, "missing", ()))) + 4
-    chunks = []
+    entries = len(stream.chunks) + len(stream.skipped) + len(getattr(stream, "missing", ()))
+    table = HEADER_BYTES + ENTRY_BYTES * entries + 4
+    chunks, known = [], iter(stream.chunks)
+    skipped = {k.index: k for k in stream.skipped}
     offset = table
-    for c in stream.chunks:
+    for i in range(len(stream.chunks) + len(stream.skipped)):
+        if i in skipped:  # a kind of a later minor version, passed over
+            chunks.append({"kind": f"unknown ({skipped[i].kind})", "offset": offset, "bytes": skipped[i].length,
+                           "label": "skipped: defined by a later minor version"})
+            offset += skipped[i].length
+            continue
+        c = next(known)
         entry = {"kind": c.kind.name.lower(), "layer": c.layer, "label": c.label,
                  "offset": offset, "bytes": len(c.payload)}
         if c.kind in (container.ChunkKind.BASE, container.ChunkKind.SPATIAL):
@@ -18,7 +26,7 @@ def describe(data: bytes) -> dict:
         chunks.append(entry)
         offset += len(c.payload)
     return {
-        "format_version": f"{data[4]}.{data[5]}",
+        "format_version": f"1.{h.minor}",
         "model_id": h.model_id.hex(),
         "width": h.width,
         "height": h.height,
@@ -44,7 +52,7 @@ def format_text(d: dict) -> str:
         f"  header     {d['header_bytes']} bytes",
     ]
     for i, c in enumerate(d["chunks"]):
-        scale = f", scale {c['scale']:g}" if c["layer"] and "scale" in c else ""
+        scale = f", scale {c['scale']:g}" if c.get("layer") and "scale" in c else ""
         lines.append(f"  chunk {i}    {c['label']}{scale}: {c['bytes']} bytes at offset {c['offset']}")
     for m in d["truncated"]:
         lines.append(f"  missing    {m} (the file is cut short)")

@@ -51,6 +51,9 @@ class Header:
     base_width: int = 0
     base_height: int = 0
     flags: int = 0
+    # The version minor a stream declares: kept when a stream is rewritten
+    # (a cut 1.1 stream stays 1.1); new streams are this version's.
+    minor: int = VERSION_MINOR
 
     def __post_init__(self):
         if self.base_width == 0 and self.base_height == 0:
@@ -80,21 +83,29 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A chunk of a kind defined by a later minor version: checked and
+    passed over (section 2), never decoded."""
+    index: int  # in the chunk table
+    kind: int
+    length: int
+
+
+@dataclass(frozen=True)
 class Stream:
     header: Header
     chunks: tuple[Chunk, ...] = field(default_factory=tuple)
+    skipped: tuple[Skipped, ...] = ()
 
 
+@dataclass(frozen=True)
 class TruncatedStream(Stream):
     """A stream whose last chunks were cut off (e.g. an interrupted download).
 
     `missing` names the chunks that the table declares but the bytes lack.
     """
 
-    def __init__(self, header: Header, chunks: tuple, missing: tuple[str, ...]):
-        object.__setattr__(self, "header", header)
-        object.__setattr__(self, "chunks", chunks)
-        object.__setattr__(self, "missing", missing)
+    missing: tuple[str, ...] = ()
 
 
 def _validate_geometry(w: int, h: int, what: str) -> None:
@@ -117,7 +128,7 @@ def serialize(stream: Stream) -> bytes:
         raise ContainerError(f"quality {h.quality} does not fit 8.8 fixed point")
     parts = [
         _HEADER.pack(
-            MAGIC, VERSION_MAJOR, VERSION_MINOR, h.flags, h.model_id, h.width, h.height,
+            MAGIC, VERSION_MAJOR, h.minor, h.flags, h.model_id, h.width, h.height,
             int(h.colour), h.bit_depth, quality, h.base_width, h.base_height, len(stream.chunks),
         )
     ]
@@ -168,16 +179,24 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
         raise ContainerError(f"unknown colour format {colour}") from None
     if depth != 8:
         raise ContainerError(f"unsupported bit depth {depth}")
-    header = Header(bytes(model_id), w, h, colour, depth, quality / 256, bw, bh, flags)
+    header = Header(bytes(model_id), w, h, colour, depth, quality / 256, bw, bh, flags, minor)
 
-    chunks, missing = [], []
+    chunks, missing, skipped = [], [], []
     pos = table_end + _CRC.size
     for i in range(count):
         kind, layer, cflags, a, b, length, ccrc = _ENTRY.unpack_from(data, HEADER_BYTES + i * ENTRY_BYTES)
         try:
             kind = ChunkKind(kind)
         except ValueError:
-            raise ContainerError(f"chunk {i} has unknown kind {kind}") from None
+            if minor <= VERSION_MINOR:
+                raise ContainerError(f"chunk {i} has unknown kind {kind}") from None
+            # A kind a later minor version defines: checked, then passed over.
+            payload = bytes(data[pos : pos + length])
+            if len(payload) == length and zlib.crc32(payload) != ccrc:
+                raise ContainerError(f"chunk {i} (kind {kind}) is corrupt (CRC mismatch)")
+            skipped.append(Skipped(i, kind, length))
+            pos += length
+            continue
         payload = bytes(data[pos : pos + length])
         chunk = Chunk(kind, layer, a, b, payload, cflags)
         if kind == ChunkKind.FINE and not missing and (len(payload) < length or zlib.crc32(payload) != ccrc):
@@ -198,15 +217,15 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
     if missing:
         if not allow_truncated:
             raise ContainerError(f"stream is truncated: missing {', '.join(missing)}")
-        return TruncatedStream(header, tuple(chunks), tuple(missing))
+        return TruncatedStream(header, tuple(chunks), tuple(skipped), tuple(missing))
     if pos != len(data):
         raise ContainerError(f"{len(data) - pos} unexpected bytes after the last chunk")
-    return Stream(header, tuple(chunks))
+    return Stream(header, tuple(chunks), tuple(skipped))
 
 
 def complete(stream: Stream) -> Stream:
     """The stream restricted to its complete chunks, as a valid stream."""
-    return Stream(stream.header, stream.chunks) if isinstance(stream, TruncatedStream) else stream
+    return Stream(stream.header, stream.chunks, stream.skipped) if isinstance(stream, TruncatedStream) else stream
 
 
 def with_chunks(stream: Stream, chunks) -> Stream:
