@@ -56,8 +56,21 @@ def open_encoder(model_path: str | None = None, device: str = "auto"):
 
 
 @functools.lru_cache(maxsize=4)
-def open_decoder(model_path: str | None = None) -> Decoder:
-    return Decoder(load_model(Path(model_path) if model_path else None))
+def open_decoder(model_path: str | None = None, device: str = "cpu") -> Decoder:
+    """device "cpu": the numpy decoder (no torch); any torch device (e.g.
+    "cuda"): the same exact networks run by torch there, the same bytes."""
+    model = load_model(Path(model_path) if model_path else None)
+    if device != "cpu":
+        try:
+            import torch
+        except ImportError:
+            raise UsageError(f"decoding on {device} needs torch: pip install 'scalecodec[encode]'") from None
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: CUDA is not available")
+        from .fixedpoint_torch import on_device
+
+        on_device(model, device)
+    return Decoder(model)
 
 
 def output_format(path: str) -> str:
@@ -108,11 +121,11 @@ def encode_source(src: SourceImage, quality: float, model_path=None, device="aut
 
 
 def decode_file(data: bytes, model_path=None, fmt="PNG", scale: float | None = None,
-                width: int | None = None, height: int | None = None) -> DecodeResult:
+                width: int | None = None, height: int | None = None, device: str = "cpu") -> DecodeResult:
     """The top layer, or the size asked for (see Decoder.decode)."""
     header = container.parse(data).header
     path = model_path or str(find_model(header.model_id))
-    decoded = open_decoder(path).decode(data, scale, width, height)
+    decoded = open_decoder(path, device).decode(data, scale, width, height)
     h, w = decoded.pixels.shape[:2]
     notes = list(decoded.warnings)
     return DecodeResult(encode_image(decoded.pixels, fmt), decoded.pixels, w, h, notes, decoded.plan)

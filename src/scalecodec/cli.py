@@ -77,7 +77,12 @@ def user_errors(fn):
 
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-    help="Where the encoder's analysis transforms run (decoding is always exact, on the CPU).",
+    help="Where the encoder's analysis transforms run (whichever, the stream decodes exactly anywhere).",
+)
+decode_device_option = click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+    help="cpu: the numpy decoder; cuda: the same exact integer arithmetic on the GPU through "
+         "torch (float64). Both give the same bytes.",
 )
 model_option = click.option(
     "--model", "model_path", type=click.Path(dir_okay=False), default=None,
@@ -233,10 +238,11 @@ def _parse_scales(text: str) -> list[float]:
 @size_options
 @jobs_option
 @model_option
+@decode_device_option
 @force_option
 @quiet_option
 @user_errors
-def decode(input_path, output_path, scale, width, height, jobs, model_path, force, quiet):
+def decode(input_path, output_path, scale, width, height, jobs, model_path, device, force, quiet):
     """Decompress stream IN into image OUT (PNG for '-'; .png, .ppm, .pgm, .bmp, .tif).
 
     By default the top layer. --scale S (relative to the base layer) or
@@ -257,7 +263,7 @@ def decode(input_path, output_path, scale, width, height, jobs, model_path, forc
 
         from . import batch
 
-        options = dict(model_path=model_path, scale=scale, width=width, height=height)
+        options = dict(model_path=model_path, scale=scale, width=width, height=height, device=device)
         pairs = batch.plan(Path(input_path), Path(output_path), {batch.STREAM_SUFFIX}, ".png")
         _run_folder(pairs, batch.decode_work, options, jobs, force, quiet, "decoded")
         return
@@ -265,7 +271,7 @@ def decode(input_path, output_path, scale, width, height, jobs, model_path, forc
     fmt = output_format(output_path)
     check_output(output_path, force, input_path)
     t = time.perf_counter()
-    result = decode_file(read_input(input_path), model_path, fmt, scale, width, height)
+    result = decode_file(read_input(input_path), model_path, fmt, scale, width, height, device)
     for n in result.notes:
         note(f"warning: {n}")
     write_output(output_path, result.image, force)
