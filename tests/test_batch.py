@@ -47,3 +47,29 @@ def test_folder_mode_refusals(tmp_path):
     assert scc("encode", src, src).returncode == 2  # the output folder must differ
     (tmp_path / "file").write_text("x")
     assert scc("encode", src, tmp_path / "file").returncode == 2
+
+
+def test_dask_recipe_encodes_a_collection_on_a_local_cluster_of_two_workers(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from dask.distributed import Client, LocalCluster
+
+    spec = importlib.util.spec_from_file_location(
+        "dask_encode", Path(__file__).resolve().parents[1] / "examples" / "dask_encode.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    src = tmp_path / "photos"
+    src.mkdir()
+    for i in range(4):
+        Image.open(PHOTO).rotate(90 * i, expand=True).save(src / f"p{i}.png")
+    (src / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "streams"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        summary = recipe.encode_collection(client, src, out, {"quality": 2.0, "device": "cpu"})
+        workers = len(client.scheduler_info()["workers"])
+    assert workers == 2
+    assert summary.count("done") == 4 and [o.source for o in summary.failed] == [str(src / "broken.jpg")]
+    for i in range(4):
+        assert scc("decode", out / f"p{i}.scc", tmp_path / f"p{i}.png").returncode == 0

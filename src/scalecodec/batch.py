@@ -65,7 +65,13 @@ def plan(src_dir: Path, out_dir: Path, suffixes, out_suffix: str) -> list[tuple[
 
 
 def _run_one(task) -> Outcome:
-    work, options, src, dst, force = task
+    return process(*task)
+
+
+def process(work: Callable, options: dict, src: Path, dst: Path, force: bool = False) -> Outcome:
+    """One file through work(data, name, dst, options), written atomically to
+    dst: the unit of work of a folder run, or of any task engine's."""
+    src, dst = Path(src), Path(dst)
     if dst.exists() and not force:
         return Outcome(str(src), str(dst), "skipped")
     try:
