@@ -54,7 +54,7 @@ def main() -> int:
     fig.suptitle(f"learning curve of {a.workdir}")
     fig.tight_layout()
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(a.out.with_suffix(".png"), dpi=100)
+    fig.savefig(a.out.parent / (a.out.name + ".png"), dpi=100)
 
     def fmt(v, spec="+.2f"):
         return "" if v is None else format(v, spec)
@@ -73,7 +73,7 @@ def main() -> int:
                      f"{fmt(r.get('bd_vs_previous_pct'))} | "
                      + " | ".join(fmt(r[f"psnr_at_{b}_bpp"], ".2f") for b in AT)
                      + f" | {r['bpp'][-1]:.3f} bpp, {r['psnr'][-1]:.2f} dB |")
-    a.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    (a.out.parent / (a.out.name + ".md")).write_text("\n".join(lines) + "\n")
     return 0
 
 
