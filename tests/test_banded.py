@@ -30,3 +30,20 @@ def test_a_shallower_halo_is_not_exact(monkeypatch):
 def test_band_height_follows_the_width():
     s = load_model().synthesis
     assert s.band_rows(8) > s.band_rows(256) >= 1
+
+
+def test_banded_analysis_follows_one_pass(monkeypatch):
+    import torch
+
+    from scalecodec import encoder
+    from scalecodec.api import open_encoder
+
+    net = open_encoder(None, "cpu").net
+    x = torch.rand(1, 3, 16 * 12, 16 * 5)
+    whole = net.g_a(x)
+    monkeypatch.setattr(encoder, "ANALYSIS_BAND_ELEMENTS", 64 * 64 * 5 * 2)  # two latent rows a band
+    banded = encoder.analysis_in_bands(net.g_a, x)
+    assert banded.shape == whole.shape
+    assert torch.allclose(banded, whole, atol=1e-4)  # float: equal up to summation order
+    monkeypatch.setattr(encoder, "ANALYSIS_HALO", 1)
+    assert not torch.allclose(encoder.analysis_in_bands(net.g_a, x), whole, atol=1e-4)

@@ -72,6 +72,32 @@ class Effort:
             raise UsageError(f"effort must be {EFFORTS[0]} to {EFFORTS[-1]}, got {self.level}")
 
 
+# The analysis reads about 61 input pixels around a latent element (four 5x5
+# stride-2 layers); a halo of 4 latent rows (64 pixels) covers it.
+ANALYSIS_HALO = 4
+# Elements of the largest activation of one band (float32): its first layer's
+# output, N channels at half resolution.
+ANALYSIS_BAND_ELEMENTS = 1 << 25
+
+
+def analysis_in_bands(g_a: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """g_a(x) for x (1, C, H, W), H a multiple of 16, in bands of latent rows
+    with a halo, so that memory follows the band and not the photo. The
+    encoder's float results only choose symbols, so this needs to agree with
+    one pass only as closely as float arithmetic does (it is deterministic)."""
+    h, w = x.shape[-2] // 16, x.shape[-1] // 16
+    channels = next(m for m in g_a.modules() if isinstance(m, torch.nn.Conv2d)).out_channels
+    rows = max(1, ANALYSIS_BAND_ELEMENTS // (channels * 64 * w))
+    if rows >= h:
+        return g_a(x)
+    bands = []
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a, b = max(0, r0 - ANALYSIS_HALO), min(h, r1 + ANALYSIS_HALO)
+        bands.append(g_a(x[..., 16 * a : 16 * b, :])[..., r0 - a : r1 - a, :])
+    return torch.cat(bands, dim=-2)
+
+
 class Encoder:
     def __init__(self, model: DecoderModel, device: str = "auto"):
         self.model = model
@@ -105,7 +131,7 @@ class Encoder:
         x = F.pad(x, (0, math.ceil(w / pad) * pad - w, 0, math.ceil(h / pad) * pad - h), mode="replicate")
         with torch.no_grad():
             gain, _ = net.gains(torch.tensor([quality - 1.0], device=self.device))
-            y = net.g_a(x) * gain
+            y = analysis_in_bands(net.g_a, x) * gain
             z_hat = torch.round(net.h_a(y))[0].cpu().double().numpy()
         mean, index = parts.hyper_synthesis(z_hat)
         y = y[0].cpu().double().numpy()
