@@ -18,6 +18,11 @@ def _pct(v):
     return _f(v, "{:+.1f}%")
 
 
+def _short(label: str) -> str:
+    """A codec's name without its settings; scalecodec's efforts keep theirs."""
+    return label if label.startswith("scalecodec") else label.split(" (")[0]
+
+
 def markdown(r: dict) -> str:
     labels = r["labels"]
     rows = r["summary"]["rows"]
@@ -27,7 +32,7 @@ def markdown(r: dict) -> str:
         "",
         "- **Rate**: bits per pixel from the bytes of the file each encoder wrote, less what is "
         "not image data (benchmark.metadata: JFIF/EXIF/ICC segments, comments, x265's settings SEI; "
-        "mean per file: " + ", ".join(f"{labels[n].split(' (')[0]} {row['metadata_bytes_mean']:.0f} B"
+        "mean per file: " + ", ".join(f"{_short(labels[n])} {row['metadata_bytes_mean']:.0f} B"
                                       for n, row in rows.items()) + ").",
         "- **Distortion**: RGB PSNR and MS-SSIM of the decoded 8-bit image against the source.",
         "- **Means**: mean bpp and mean PSNR (and MS-SSIM) over the images, per setting, as is "
@@ -60,7 +65,7 @@ def markdown(r: dict) -> str:
     if vs:
         L += ["", "**scalecodec's BD-rate against each codec** (PSNR / MS-SSIM; negative: "
               "scalecodec needs fewer bits): " + "; ".join(
-                  f"{labels[n].split(' (')[0]} {_pct(v['psnr'])} / {_pct(v['ms_ssim'])}" for n, v in vs.items())
+                  f"{_short(labels[n])} {_pct(v['psnr'])} / {_pct(v['ms_ssim'])}" for n, v in vs.items())
               + "."]
     L += ["", "A dash: the rate is outside the codec's swept range, or the curves do not overlap.",
           "", "![PSNR against bpp](rd-psnr.png)", "", "![MS-SSIM against bpp](rd-ms-ssim.png)", ""]
