@@ -6,7 +6,7 @@
     python examples/dask_encode.py tcp://HOST:8786 photos/ streams/ -q 4
 
 Each task is one photo, encoded by scalecodec's library API
-(scalecodec.batch.process, as `scc encode DIR OUTDIR` uses it). A worker
+(scalecodec.io.batch.process, as `scc encode DIR OUTDIR` uses it). A worker
 process loads the model on its first task and keeps it for the rest
 (scalecodec.api caches it), so each worker loads it once. Dask schedules,
 retries lost workers' tasks and balances the load; this script only maps
@@ -26,8 +26,8 @@ from pathlib import Path
 
 from dask.distributed import Client, as_completed
 
-from scalecodec import batch
-from scalecodec.images import IMAGE_SUFFIXES
+from scalecodec.io import batch
+from scalecodec.io.images import IMAGE_SUFFIXES
 
 
 def encode_collection(client: Client, src_dir: Path, out_dir: Path, options: dict,

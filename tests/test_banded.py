@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from scalecodec import synthesis
-from scalecodec.model_file import default_model_path, load_model
+from scalecodec.exact import synthesis
+from scalecodec.model.file import default_model_path, load_model
 
 
 @pytest.mark.parametrize("kind", ["single", "spatial", "fgs"])
@@ -35,7 +35,7 @@ def test_band_height_follows_the_width():
 def test_banded_analysis_follows_one_pass(monkeypatch):
     import torch
 
-    from scalecodec import encoder
+    from scalecodec.codecs import encoder
     from scalecodec.api import open_encoder
 
     net = open_encoder(None, "cpu").net

@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 
 from conftest import PHOTO, scc
-from scalecodec.benchmark import codecs as codecs_mod
-from scalecodec.benchmark import jpeg2000, runner
-from scalecodec.benchmark.runner import Cache, measure, prepare_sources
-from scalecodec.benchmark.suite import run_benchmark
-from scalecodec.downscale import reference_downscale
-from scalecodec.metrics import bd_rate, ms_ssim_db, pchip
+from scalecodec.eval.benchmark import codecs as codecs_mod
+from scalecodec.eval.benchmark import jpeg2000, runner
+from scalecodec.eval.benchmark.runner import Cache, measure, prepare_sources
+from scalecodec.eval.benchmark.suite import run_benchmark
+from scalecodec.exact.downscale import reference_downscale
+from scalecodec.eval.metrics import bd_rate, ms_ssim_db, pchip
 
 CURVE = [(0.1, 27.0), (0.25, 30.1), (0.5, 32.9), (0.75, 34.6), (1.0, 36.2), (1.5, 38.7)]
 needs_opj = pytest.mark.skipif(shutil.which("opj_compress") is None or shutil.which("opj_decompress") is None,
@@ -172,7 +172,7 @@ def test_bench_writes_tables_plots_json_and_resumes_from_cache(folder, tmp_path,
 
 def test_bench_skips_a_missing_codec_and_says_so(folder, tmp_path, monkeypatch):
     ghost = codecs_mod.Codec(**{**codecs_mod.PEERS[0].__dict__, "tools": ("no-such-codec-tool",)})
-    monkeypatch.setattr("scalecodec.benchmark.suite.PEERS", (ghost,))
+    monkeypatch.setattr("scalecodec.eval.benchmark.suite.PEERS", (ghost,))
     result = run_benchmark(folder, tmp_path / "r", ["jpeg"], scalable=False)
     assert "no-such-codec-tool not found" in result["skipped"]["jpeg"]
     assert "skipped jpeg" in (tmp_path / "r" / "results.md").read_text()
@@ -181,7 +181,7 @@ def test_bench_skips_a_missing_codec_and_says_so(folder, tmp_path, monkeypatch):
 def test_bench_reports_a_failing_tool_and_leaves_its_points_out(folder, tmp_path, monkeypatch):
     broken = codecs_mod.Codec(**{**codecs_mod.PEERS[0].__dict__, "tools": ("false",),
                                  "encode": lambda q, png, ppm, out: ["false"]})
-    monkeypatch.setattr("scalecodec.benchmark.suite.PEERS", (broken,))
+    monkeypatch.setattr("scalecodec.eval.benchmark.suite.PEERS", (broken,))
     result = run_benchmark(folder, tmp_path / "r", ["jpeg"], scalable=False)
     assert len(result["failures"]) == 2 * len(broken.settings)
     assert "false exited 1" in result["failures"][0]
@@ -199,7 +199,7 @@ def test_scc_bench_rejects_an_unknown_codec_and_an_empty_folder(tmp_path):
 
 
 def test_scalecodec_library_and_container_speeds_are_measured(folder, tmp_path):
-    from scalecodec.benchmark.inprocess import container_speed, library_speed
+    from scalecodec.eval.benchmark.inprocess import container_speed, library_speed
 
     sources = prepare_sources(folder, tmp_path / "src")
     lib = library_speed(sources, None)

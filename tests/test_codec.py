@@ -11,7 +11,7 @@ from PIL import Image
 from scalecodec import container
 from scalecodec.api import decode_file, encode_file
 from scalecodec.errors import ImageInputError, ModelError, StreamError
-from scalecodec.metrics import psnr
+from scalecodec.eval.metrics import psnr
 
 
 def png(array_or_image, **save) -> bytes:

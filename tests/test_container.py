@@ -129,7 +129,7 @@ def test_bad_streams_are_refused_with_a_reason(data, message):
 
 
 def test_container_and_cli_import_neither_torch_nor_numpy():
-    code = ("import sys, scalecodec.container, scalecodec.cli, scalecodec.stream_info;"
+    code = ("import sys, scalecodec.container, scalecodec.cli, scalecodec.container.info;"
             "bad = [m for m in ('torch', 'numpy', 'PIL') if m in sys.modules];"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,9 +7,9 @@ import torch
 
 from conftest import PHOTO, scc
 from scalecodec.api import decode_file, encode_file
-from scalecodec.metrics import psnr
-from scalecodec.model_file import load_model
-from scalecodec.refine import FloatSynthesis, inverse_gain, lambda_at
+from scalecodec.eval.metrics import psnr
+from scalecodec.model.file import load_model
+from scalecodec.codecs.refine import FloatSynthesis, inverse_gain, lambda_at
 
 
 def rd_cost(stream: bytes, photo: np.ndarray, quality: float) -> float:
@@ -74,7 +74,7 @@ def test_bench_measures_an_effort_as_a_codec_of_its_own(tmp_path, monkeypatch):
     import dataclasses
     import shutil
 
-    from scalecodec.benchmark import suite
+    from scalecodec.eval.benchmark import suite
 
     folder = tmp_path / "photos"
     folder.mkdir()

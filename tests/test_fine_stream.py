@@ -12,12 +12,12 @@ from PIL import Image
 from conftest import PHOTO, scc
 from scalecodec import container
 from scalecodec.container import fine
-from scalecodec.metrics import psnr
+from scalecodec.eval.metrics import psnr
 
 
 @pytest.fixture(scope="module")
 def fgs_model() -> str:
-    from scalecodec.model_file import default_model_path
+    from scalecodec.model.file import default_model_path
 
     return str(default_model_path(kind="fgs"))
 
@@ -90,7 +90,7 @@ def test_every_segment_cut_decodes_and_quality_never_falls(photo, fgs_stream, fg
 
 
 def test_a_prefix_decodes_its_channels_as_the_whole_stream_does(fgs_stream, fgs_decoder):
-    from scalecodec.decoder import fine_decode
+    from scalecodec.codecs.decoder import fine_decode
 
     whole = fine_decode(fgs_decoder.model, container.parse(fgs_stream).chunks[0], [])
     for k in (1, 2, 7, 30):
@@ -182,7 +182,7 @@ def test_a_corrupt_basic_part_is_an_error(tmp_path, fgs_stream):
 
 
 def test_fine_mode_refuses_a_model_not_trained_for_it(tmp_path):
-    from scalecodec.model_file import default_model_path
+    from scalecodec.model.file import default_model_path
 
     result = scc("encode", PHOTO, tmp_path / "o.scc", "--mode", "fgs", "--model", default_model_path())
     assert result.returncode == 5

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from conftest import PHOTO
-from scalecodec.benchmark import codecs as codecs_mod
-from scalecodec.benchmark.metadata import MetadataError, metadata_bytes
-from scalecodec.benchmark.runner import measure, prepare_sources
+from scalecodec.eval.benchmark import codecs as codecs_mod
+from scalecodec.eval.benchmark.metadata import MetadataError, metadata_bytes
+from scalecodec.eval.benchmark.runner import measure, prepare_sources
 
 
 def needs(*tools):

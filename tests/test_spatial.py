@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scalecodec.geometry import ScaleError, layer_sizes
+from scalecodec.codecs.geometry import ScaleError, layer_sizes
 from scalecodec.nn import liff
 from scalecodec.nn.enhancement import EnhancementLayer
 from scalecodec.training.spatial import sample_chain

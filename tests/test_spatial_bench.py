@@ -5,7 +5,7 @@ import json
 import shutil
 
 from conftest import PHOTO
-from scalecodec.benchmark.spatial import run_spatial_benchmark
+from scalecodec.eval.benchmark.spatial import run_spatial_benchmark
 
 
 def test_spatial_benchmark_writes_its_tables_and_plot(tmp_path):

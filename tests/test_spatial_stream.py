@@ -11,11 +11,11 @@ from PIL import Image
 
 from conftest import PHOTO, scc
 from scalecodec import container
-from scalecodec.downscale import reference_downscale
-from scalecodec.geometry import layer_sizes
-from scalecodec.metrics import psnr
+from scalecodec.exact.downscale import reference_downscale
+from scalecodec.codecs.geometry import layer_sizes
+from scalecodec.eval.metrics import psnr
 from scalecodec.nn.liff import nearest_source as torch_nearest_source
-from scalecodec.prediction import bicubic, nearest_source
+from scalecodec.exact.liff import bicubic, nearest_source
 
 SCALES3 = [1.0, 1.6, 2.4]
 
@@ -23,7 +23,7 @@ SCALES3 = [1.0, 1.6, 2.4]
 @pytest.fixture(scope="module")
 def spatial_encoder():
     from scalecodec.api import open_encoder
-    from scalecodec.model_file import default_model_path
+    from scalecodec.model.file import default_model_path
 
     return open_encoder(str(default_model_path(kind="spatial")), "cpu")
 
@@ -31,7 +31,7 @@ def spatial_encoder():
 @pytest.fixture(scope="module")
 def spatial_decoder():
     from scalecodec.api import open_decoder
-    from scalecodec.model_file import default_model_path
+    from scalecodec.model.file import default_model_path
 
     return open_decoder(str(default_model_path(kind="spatial")))
 
@@ -152,7 +152,7 @@ def test_bad_output_sizes_are_refused(tmp_path, stream3, args, message):
 
 
 def test_a_model_without_an_enhancement_layer_cannot_encode_layers(tmp_path):
-    from scalecodec.model_file import default_model_path
+    from scalecodec.model.file import default_model_path
 
     result = scc("encode", PHOTO, tmp_path / "o.scc", "--scales", "1,2", "--model", default_model_path())
     assert result.returncode == 5

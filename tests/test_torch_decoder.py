@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import scc
-from scalecodec.decoder import Decoder
-from scalecodec.fixedpoint_torch import on_device
-from scalecodec.model_file import find_model, load_model
+from scalecodec.codecs.decoder import Decoder
+from scalecodec.exact.torch_backend import on_device
+from scalecodec.model.file import find_model, load_model
 from scalecodec import container
 
 VECTORS = Path(__file__).parent / "vectors"

@@ -12,7 +12,7 @@ from conftest import scc
 from scalecodec import container
 from scalecodec.api import decode_file
 from scalecodec.container.format import ENTRY_BYTES, HEADER_BYTES, VERSION_MINOR
-from scalecodec.stream_info import describe
+from scalecodec.container.info import describe
 
 
 def with_minor(data: bytes, minor: int, extra_kind: int | None = None, extra: bytes = b"") -> bytes:

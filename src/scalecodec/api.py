@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import container
-from .decoder import Decoder
+from .codecs.decoder import Decoder
 from .errors import OutputError, UsageError
-from .images import SourceImage, encode_image, load_image
-from .model_file import default_model_path, find_model, load_model
+from .io.images import SourceImage, encode_image, load_image
+from .model.file import default_model_path, find_model, load_model
 
 OUTPUT_FORMATS = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
@@ -50,7 +50,7 @@ def _require_torch() -> None:
 
 def open_encoder(model_path: str | None = None, device: str = "auto"):
     _require_torch()
-    from .encoder import Encoder
+    from .codecs.encoder import Encoder
 
     return Encoder(load_model(Path(model_path) if model_path else None), device)
 
@@ -67,7 +67,7 @@ def open_decoder(model_path: str | None = None, device: str = "cpu") -> Decoder:
             raise UsageError(f"decoding on {device} needs torch: pip install 'scalecodec[encode]'") from None
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"--device {device}: CUDA is not available")
-        from .fixedpoint_torch import on_device
+        from .exact.torch_backend import on_device
 
         on_device(model, device)
     return Decoder(model)
@@ -100,7 +100,7 @@ def encode_source(src: SourceImage, quality: float, model_path=None, device="aut
     a fine-grained one, cut at any segment. effort 2-9 spends encoding time
     searching for better symbols (encoder.Effort); the decoder is the same."""
     _require_torch()
-    from .encoder import Effort
+    from .codecs.encoder import Effort
 
     effort = Effort(effort, report)
     if mode not in MODES:

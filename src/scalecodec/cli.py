@@ -27,8 +27,8 @@ import click
 from .errors import (
     ContainerError, ImageInputError, InputError, ModelError, OutputError, UsageError,
 )
-from .effort import describe as describe_efforts
-from .fileio import check_output, read_input, write_output
+from .codecs.effort import describe as describe_efforts
+from .io.files import check_output, read_input, write_output
 
 EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT, EXIT_STREAM, EXIT_MODEL, EXIT_OUTPUT = 1, 2, 3, 4, 5, 6
 
@@ -148,8 +148,8 @@ def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs
     if os.path.isdir(input_path):
         from pathlib import Path
 
-        from . import batch
-        from .images import IMAGE_SUFFIXES
+        from .io import batch
+        from .io.images import IMAGE_SUFFIXES
 
         options = dict(quality=quality, model_path=model_path, device=device, scales=factors, mode=mode,
                        effort=effort)
@@ -173,7 +173,7 @@ def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs
 
 def _run_folder(pairs, work, options, jobs, force, quiet, verb):
     """A folder's files through work, with a progress bar; exit 3 if any failed."""
-    from . import batch
+    from .io import batch
 
     with click.progressbar(length=len(pairs), label=f"{len(pairs)} files", file=sys.stderr,
                            hidden=quiet) as bar:
@@ -222,7 +222,7 @@ class _SearchProgress:
 
 
 def _parse_scales(text: str) -> list[float]:
-    from .geometry import check_scales
+    from .codecs.geometry import check_scales
 
     try:
         factors = [float(v) for v in text.split(",")]
@@ -261,7 +261,7 @@ def decode(input_path, output_path, scale, width, height, jobs, model_path, devi
     if os.path.isdir(input_path):
         from pathlib import Path
 
-        from . import batch
+        from .io import batch
 
         options = dict(model_path=model_path, scale=scale, width=width, height=height, device=device)
         pairs = batch.plan(Path(input_path), Path(output_path), {batch.STREAM_SUFFIX}, ".png")
@@ -298,7 +298,7 @@ def truncate(input_path, output_path, max_bytes, scale, width, height, force, qu
     the result decodes there to exactly the pixels IN does), as a valid
     stream OUT."""
     from . import container
-    from .geometry import plan_decode, requested_size
+    from .codecs.geometry import plan_decode, requested_size
 
     by_size = scale is not None or width is not None or height is not None
     if (max_bytes is None) == (not by_size):
@@ -342,7 +342,7 @@ def _kept(stream, cut) -> str:
 @user_errors
 def info(input_path, as_json):
     """Describe stream IN: header, geometry and chunks."""
-    from .stream_info import describe, format_text
+    from .container.info import describe, format_text
 
     desc = describe(read_input(input_path))
     click.echo(json.dumps(desc, indent=2) if as_json else format_text(desc))
@@ -355,8 +355,8 @@ def info(input_path, as_json):
 @user_errors
 def compare(reference, test, as_json):
     """Print PSNR (dB, RGB) and MS-SSIM of image TEST against REFERENCE."""
-    from .images import load_image
-    from .metrics import ms_ssim, psnr
+    from .io.images import load_image
+    from .eval.metrics import ms_ssim, psnr
 
     a = load_image(read_input(reference), reference).pixels
     b = load_image(read_input(test), test).pixels
@@ -385,7 +385,7 @@ def eval_command(folder, qualities, output_path, model_path, device, force):
     MS-SSIM and times per image and on average."""
     from pathlib import Path
 
-    from .evaluate import evaluate, write_results
+    from .eval.evaluate import evaluate, write_results
 
     check_output(output_path, force)
     results = evaluate(Path(folder), list(qualities), model_path, device)
@@ -413,7 +413,7 @@ def bench_spatial_command(folder, out_dir, jobs, model_path, force):
     cached (OUT/cache/spatial) and reused by a rerun."""
     from pathlib import Path
 
-    from .benchmark.spatial import run_spatial_benchmark
+    from .eval.benchmark.spatial import run_spatial_benchmark
 
     out = Path(out_dir) if out_dir else Path("bench-results") / Path(folder).resolve().name
     run_spatial_benchmark(Path(folder), out, model_path, jobs, force, log=note)
@@ -446,11 +446,11 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, mode
     """
     from pathlib import Path
 
-    from .benchmark.suite import run_benchmark
+    from .eval.benchmark.suite import run_benchmark
 
     out = Path(out_dir) if out_dir else Path("bench-results") / Path(folder).resolve().name
     names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs else None
-    from .effort import EFFORTS
+    from .codecs.effort import EFFORTS
 
     try:
         levels = tuple(int(v) for v in efforts.split(","))

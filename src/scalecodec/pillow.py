@@ -89,7 +89,7 @@ class SccImageFile(ImageFile.ImageFile):
 
 def _save(im: Image.Image, fp, filename) -> None:
     from .api import encode_source
-    from .images import source_image
+    from .io.images import source_image
 
     info = im.encoderinfo
     try:

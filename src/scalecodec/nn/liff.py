@@ -29,7 +29,7 @@ def nearest_source(src: int, dst: int, device) -> tuple[torch.Tensor, torch.Tens
 
 class LocalImplicitFilter(nn.Module):
     # Plain conv/ReLU chains and 1x1 convolutions as the MLP: the forms the
-    # decoder's exact fixed-point layers (scalecodec.fixedpoint) evaluate.
+    # decoder's exact fixed-point layers (scalecodec.exact.fixedpoint) evaluate.
     def __init__(self, features: int = 32, depth: int = 4, taps: int = 8, hidden: int = 64):
         super().__init__()
         self.taps = taps

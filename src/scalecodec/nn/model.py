@@ -13,7 +13,7 @@ class GainedHyperprior(nn.Module):
     Quality level k scales the latent by gain[k] before quantization and by
     inverse_gain[k] after it, so one set of transforms serves every rate. A
     fractional quality interpolates the neighbouring vectors linearly, which the
-    decoder can repeat exactly in integers (scalecodec.synthesis).
+    decoder can repeat exactly in integers (scalecodec.exact.synthesis).
     """
 
     def __init__(self, n: int, m: int, lambdas: list[float], in_channels: int = 3):

@@ -47,7 +47,7 @@ class HyperSynthesis(nn.Sequential):
     """Hyper-latent z_hat -> (means, scales) of y, 2M channels.
 
     Only convolutions and ReLU: the decoder runs this network in exact
-    fixed-point arithmetic (see scalecodec.prior), which needs a
+    fixed-point arithmetic (see scalecodec.exact.prior), which needs a
     piecewise-linear activation.
     """
 

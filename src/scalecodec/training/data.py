@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from ..errors import InputError
-from ..images import IMAGE_SUFFIXES
+from ..io.images import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 

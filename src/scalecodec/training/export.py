@@ -16,15 +16,15 @@ import torch
 import torch.nn.functional as F
 
 from ..entropy.tables import PmfTables
-from ..fixedpoint import ACT_BITS, ACT_LIMIT, WEIGHT_BITS, FixedPointNetwork
+from ..exact.fixedpoint import ACT_BITS, ACT_LIMIT, WEIGHT_BITS, FixedPointNetwork
 from ..nn.gdn import GDN
 from ..nn.enhancement import PAD
 from ..nn.liff import LocalImplicitFilter
 from ..nn.fine import BASIC_CHANNELS
 from ..nn.model import GainedHyperprior
-from ..prediction import HEAD_LIMIT, INPUT_FRAC, FixedPointLiff
-from ..model_file import FORMAT, write_model
-from ..prior import FixedPointHyperSynthesis
+from ..exact.liff import HEAD_LIMIT, INPUT_FRAC, FixedPointLiff
+from ..model.file import FORMAT, write_model
+from ..exact.prior import FixedPointHyperSynthesis
 from .data import PatchPool
 from .spatial import SpatialChain, to_8bit
 
@@ -96,7 +96,7 @@ def _layer_ops(seq: torch.nn.Sequential) -> list[tuple[torch.nn.Module, bool]]:
 @torch.no_grad()
 def quantize_network(seq: torch.nn.Sequential, inputs: list[torch.Tensor], in_frac: int,
                      per_channel_out: bool = True) -> list[dict]:
-    """Fixed-point states (scalecodec.fixedpoint) for seq, given integer inputs
+    """Fixed-point states (scalecodec.exact.fixedpoint) for seq, given integer inputs
     at in_frac fraction bits. Activation ranges are calibrated on the inputs
     with a headroom of 2; values beyond that clip. The last layer gets one
     scale per channel (unless per_channel_out is False: outputs that are summed
@@ -147,7 +147,7 @@ def hyper_synthesis_state(model: GainedHyperprior, z_samples: list[torch.Tensor]
 
 @torch.no_grad()
 def synthesis_state(model: GainedHyperprior, y_samples: list[torch.Tensor]) -> dict:
-    """Fixed-point g_s plus integer inverse gains (scalecodec.synthesis)."""
+    """Fixed-point g_s plus integer inverse gains (scalecodec.exact.synthesis)."""
     peak = max(y.abs().max() for y in y_samples)
     in_frac = int(_frac_bits(peak, ACT_BITS, headroom=2.0))
     inputs = [torch.round(y.double() * 2.0**in_frac) for y in y_samples]
@@ -204,7 +204,7 @@ def codec_tree(model: GainedHyperprior, inputs: list[torch.Tensor]) -> dict:
 
 @torch.no_grad()
 def liff_state(liff: LocalImplicitFilter, lowers: list[torch.Tensor]) -> dict:
-    """Fixed-point LIFF (scalecodec.prediction), calibrated on 8-bit images
+    """Fixed-point LIFF (scalecodec.exact.liff), calibrated on 8-bit images
     (B, 3, h, w) predicted up by 2x."""
     inputs = [torch.round(x.double() * 2.0**INPUT_FRAC) for x in lowers]
     features = quantize_network(liff.features, inputs, INPUT_FRAC, per_channel_out=False)
@@ -226,7 +226,7 @@ def liff_state(liff: LocalImplicitFilter, lowers: list[torch.Tensor]) -> dict:
 def _head_state(head: torch.nn.Conv2d, hidden_frac: int, taps: int) -> dict:
     """The filter network's last layer with one weight scale (its outputs are
     summed together), and the shift that keeps W_filter^T N below HEAD_LIMIT
-    for any neighbourhood N of 16-bit integers (scalecodec.prediction)."""
+    for any neighbourhood N of 16-bit integers (scalecodec.exact.liff)."""
     w = head.weight.double()[:, :, 0, 0]
     frac = int(_frac_bits(w.abs().max(), WEIGHT_BITS))
     weight = torch.round(w * 2.0**frac)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..geometry import MAX_STEP, MIN_STEP, layer_sizes
+from ..codecs.geometry import MAX_STEP, MIN_STEP, layer_sizes
 from ..nn.enhancement import PAD, EnhancementLayer
 from ..nn.model import GainedHyperprior
 

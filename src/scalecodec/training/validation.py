@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from ..errors import UsageError
-from ..metrics import bd_rate, pchip
+from ..eval.metrics import bd_rate, pchip
 from ..nn.density import gaussian_likelihood
 from ..nn.model import GainedHyperprior
 from .data import find_images

@@ -14,8 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError, UsageError
-from .fileio import write_output
+from ..errors import InputError, UsageError
+from .files import write_output
 
 STREAM_SUFFIX = ".scc"
 
@@ -85,13 +85,13 @@ def process(work: Callable, options: dict, src: Path, dst: Path, force: bool = F
 
 
 def encode_work(data: bytes, name: str, dst: Path, options: dict) -> bytes:
-    from .api import encode_file
+    from ..api import encode_file
 
     return encode_file(data, name=name, **options).stream
 
 
 def decode_work(data: bytes, name: str, dst: Path, options: dict) -> bytes:
-    from .api import decode_file, output_format
+    from ..api import decode_file, output_format
 
     return decode_file(data, fmt=output_format(str(dst)), **options).image
 

@@ -2,7 +2,7 @@
 
 Encoder and decoder must derive identical entropy parameters, or decoding
 desynchronises into garbage (CompressAI issues #54, #279, #309). Both run this
-same exact fixed-point hyper synthesis (scalecodec.fixedpoint) and map its
+same exact fixed-point hyper synthesis (scalecodec.exact.fixedpoint) and map its
 outputs to integers: means in units of 1/256 and indexes into the scale table.
 """
 

@@ -1,11 +1,10 @@
 """What `scc info` reports about a stream; container only, no torch."""
 
-from . import container
-from .container.format import ENTRY_BYTES, HEADER_BYTES
+from .format import ENTRY_BYTES, HEADER_BYTES, ChunkKind, parse
 
 
 def describe(data: bytes) -> dict:
-    stream = container.parse(data)
+    stream = parse(data)
     h = stream.header
     entries = len(stream.chunks) + len(stream.skipped) + len(getattr(stream, "missing", ()))
     table = HEADER_BYTES + ENTRY_BYTES * entries + 4
@@ -21,7 +20,7 @@ def describe(data: bytes) -> dict:
         c = next(known)
         entry = {"kind": c.kind.name.lower(), "layer": c.layer, "label": c.label,
                  "offset": offset, "bytes": len(c.payload)}
-        if c.kind in (container.ChunkKind.BASE, container.ChunkKind.SPATIAL):
+        if c.kind in (ChunkKind.BASE, ChunkKind.SPATIAL):
             entry["scale"] = round(c.a / h.base_width, 4)  # relative to the base layer, as --scale takes it
         chunks.append(entry)
         offset += len(c.payload)

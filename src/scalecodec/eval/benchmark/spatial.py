@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import container
-from ..downscale import NAME as DOWNSCALER, reference_downscale
-from ..geometry import layer_sizes, plan_decode
-from ..images import load_image
+from ... import container
+from ...exact.downscale import NAME as DOWNSCALER, reference_downscale
+from ...codecs.geometry import layer_sizes, plan_decode
+from ...io.images import load_image
 from ..metrics import bd_rate, psnr
 
 TWO_LAYER = (1.2, 1.6, 2.0, 2.4, 2.8)
@@ -59,7 +59,7 @@ def _prefix_bytes(stream: bytes, layer: int) -> int:
 
 def image_record(path: str, model: str, verify: bool, configs: list, qualities: tuple) -> dict:
     """Every measurement of one image (runs in a worker process)."""
-    from ..api import open_decoder, open_encoder
+    from ...api import open_decoder, open_encoder
 
     encoder, decoder = open_encoder(model, "cpu"), open_decoder(model)
     src = load_image(Path(path).read_bytes(), path).pixels
@@ -155,7 +155,7 @@ def run(folder: Path, out: Path, model: str, jobs: int = 2, log=print,
         raise FileNotFoundError(f"no PNG images in {folder}")
     cache = out / "cache" / "spatial"
     cache.mkdir(parents=True, exist_ok=True)
-    from ..model_file import model_id_of
+    from ...model.file import model_id_of
 
     configs = configs or configurations()
     # The cache key covers what was measured, so a changed plan measures again.
@@ -386,8 +386,8 @@ def run_spatial_benchmark(folder: Path, out: Path, model: str | None = None, job
     into out (beside `scc bench`'s results.json, whose JPEG 2000 points it uses)."""
     import datetime
 
-    from ..errors import OutputError
-    from ..model_file import default_model_path, model_id_of
+    from ...errors import OutputError
+    from ...model.file import default_model_path, model_id_of
     from .suite import _machine, invocation
     from .summary import mean_curve
 

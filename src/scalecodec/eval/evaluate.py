@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import open_decoder, open_encoder
-from .errors import InputError
-from .images import IMAGE_SUFFIXES, load_image
+from ..api import open_decoder, open_encoder
+from ..errors import InputError
+from ..io.images import IMAGE_SUFFIXES, load_image
 from .metrics import ms_ssim, psnr
 
 
@@ -87,7 +87,7 @@ def summarize(records: list[Record], encoder) -> dict:
 
 def write_results(results: dict, path: str, force: bool = False) -> None:
     """JSON, or CSV of the per-image records when the name ends in .csv."""
-    from .fileio import write_output
+    from ..io.files import write_output
 
     if path.endswith(".csv"):
         import io

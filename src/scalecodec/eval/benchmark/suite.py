@@ -9,8 +9,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..errors import OutputError, UsageError
-from ..fileio import write_output
+from ...errors import OutputError, UsageError
+from ...io.files import write_output
 from . import jpeg2000, report
 from .codecs import DEBIAN_PACKAGES, PEERS, scalecodec
 from .inprocess import SPEED_QUALITY, container_speed, library_speed

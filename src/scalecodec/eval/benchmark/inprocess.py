@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..api import open_decoder, open_encoder
+from ...api import open_decoder, open_encoder
 from .runner import Source, run_measured
 
 SPEED_QUALITY = 4

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import InputError
-from ..images import IMAGE_SUFFIXES
+from ...errors import InputError
+from ...io.images import IMAGE_SUFFIXES
 from ..metrics import ms_ssim, psnr
 from .codecs import Codec
 from .metadata import MetadataError, metadata_bytes

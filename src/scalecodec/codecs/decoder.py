@@ -1,22 +1,23 @@
 """Decoding: stream bytes -> 8-bit pixels, with numpy and constriction only.
 
 Every step after entropy decoding is exact integer arithmetic
-(scalecodec.fixedpoint), so the output is the same bytes on any machine.
+(scalecodec.exact.fixedpoint), so the output is the same bytes on any machine.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import base_layer, container
-from .container import ColourFormat
-from .entropy import CodingError, decode_segments, decode_symbols
-from .errors import ModelError, StreamError
-from .downscale import reference_downscale
+from . import layout
+from .. import container
+from ..container import ColourFormat
+from ..entropy import CodingError, decode_segments, decode_symbols
+from ..errors import ModelError, StreamError
+from ..exact.downscale import reference_downscale
 from .geometry import DecodePlan, plan_decode, requested_size
-from .model_file import DecoderModel, EnhancementModel, fine_channel_ends
-from .prior import MEAN_FRAC_BITS
-from .synthesis import to_pixels
+from ..model.file import DecoderModel, EnhancementModel, fine_channel_ends
+from ..exact.prior import MEAN_FRAC_BITS
+from ..exact.synthesis import to_pixels
 
 
 @dataclass
@@ -100,9 +101,9 @@ def _prior(parts: DecoderModel | EnhancementModel, z_stream: bytes, z_shape: tup
            label: str) -> tuple[np.ndarray, np.ndarray]:
     """y's entropy parameters (mean, index) from a chunk's z stream, checked
     against the encoder's prior checksum."""
-    z_hat = decode_symbols(z_stream, base_layer.z_table_ids(z_shape), parts.z_tables).reshape(z_shape)
+    z_hat = decode_symbols(z_stream, layout.z_table_ids(z_shape), parts.z_tables).reshape(z_shape)
     mean, index = parts.hyper_synthesis(z_hat)
-    if base_layer.prior_checksum(mean, index) != checksum:
+    if layout.prior_checksum(mean, index) != checksum:
         raise StreamError(
             f"{label}: entropy parameters differ from the encoder's (prior checksum "
             "mismatch): the stream or the model's prior path does not match"
@@ -113,8 +114,8 @@ def _prior(parts: DecoderModel | EnhancementModel, z_stream: bytes, z_shape: tup
 def entropy_decode(parts: DecoderModel | EnhancementModel, width: int, height: int,
                    chunk: container.Chunk) -> np.ndarray:
     """A layer's y_hat in units of 2**-MEAN_FRAC_BITS, as exact int64."""
-    y_shape, z_shape = base_layer.latent_shapes(width, height, parts.m, parts.n)
-    crc, z_bytes, y_bytes = base_layer.unpack(chunk.payload, y_shape, z_shape)
+    y_shape, z_shape = layout.latent_shapes(width, height, parts.m, parts.n)
+    crc, z_bytes, y_bytes = layout.unpack(chunk.payload, y_shape, z_shape)
     try:
         mean, index = _prior(parts, z_bytes, z_shape, crc, chunk.label)
         y = decode_symbols(y_bytes, index, parts.y_tables).reshape(y_shape)
@@ -130,7 +131,7 @@ def fine_decode(model: DecoderModel, chunk: container.Chunk, notes: list[str]) -
         payload, declared, why = container.fine.unpack(chunk.payload)
     except container.ContainerError as err:
         raise StreamError(str(err)) from None
-    y_shape, z_shape = base_layer.latent_shapes(chunk.a, chunk.b, model.m, model.n)
+    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.n)
     channels = payload.channels
     if not 1 <= payload.basic_channels <= channels <= model.m:
         raise StreamError(f"{chunk.label}: {channels} channels do not fit the model's {model.m}")

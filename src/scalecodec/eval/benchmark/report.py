@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from ..downscale import NAME as DOWNSCALER
+from ...exact.downscale import NAME as DOWNSCALER
 from .jpeg2000 import LAYER_BPP
 from .summary import ANCHOR, FIXED_BPP, OURS, ms_ssim_in_db, psnr_db
 

@@ -1,6 +1,6 @@
 """The exact fixed-point networks on torch, for CUDA (or a CPU with torch).
 
-The same integer arithmetic as scalecodec.fixedpoint, layer for layer and
+The same integer arithmetic as scalecodec.exact.fixedpoint, layer for layer and
 operation for operation, in float64: every product and partial sum is an
 integer below 2**53, so a convolution is exact whatever order cuDNN or ATen
 sums in; rescaling by powers of two is exact; GDN's square root and its one

@@ -3,7 +3,7 @@
 An enhancement layer codes only its residual over this prediction, and the
 next layer predicts from its decoded pixels, so encoder and decoder must agree
 on every prediction to the bit, on any machine. Like the synthesis
-(scalecodec.synthesis), it runs in exact fixed point (scalecodec.fixedpoint);
+(scalecodec.exact.synthesis), it runs in exact fixed point (scalecodec.exact.fixedpoint);
 the geometry (nearest source pixel, offsets, scale token, bicubic weights) is
 computed from integers. bitstream_spec.md section 6.3 states the arithmetic;
 scalecodec.nn.liff is the float network it was exported from.

@@ -1,5 +1,5 @@
 """Encoder effort levels (scc encode --effort), without torch, so that the
-command line can describe them in milliseconds. scalecodec.refine runs them."""
+command line can describe them in milliseconds. scalecodec.codecs.refine runs them."""
 
 # Effort level -> refinement iterations per layer. Level 1 is the plain encoder.
 ITERATIONS = (0, 10, 25, 50, 100, 200, 400, 800, 1500)

@@ -14,16 +14,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import base_layer, container
-from .container import Chunk, ChunkKind, ColourFormat, Header, Stream, fine
+from . import layout
+from .. import container
+from ..container import Chunk, ChunkKind, ColourFormat, Header, Stream, fine
 from .decoder import reconstruct_enhancement_from
-from .downscale import reference_downscale
-from .entropy import encode_segments, encode_symbols
-from .errors import ModelError, QualityError, UsageError
+from ..exact.downscale import reference_downscale
+from ..entropy import encode_segments, encode_symbols
+from ..errors import ModelError, QualityError, UsageError
 from .geometry import layer_sizes
-from .model_file import DecoderModel, fine_channel_ends
-from .nn.model import GainedHyperprior
-from .prior import MEAN_FRAC_BITS
+from ..model.file import DecoderModel, fine_channel_ends
+from ..nn.model import GainedHyperprior
+from ..exact.prior import MEAN_FRAC_BITS
 from .effort import DEFAULT_EFFORT, EFFORTS
 from .refine import refine
 
@@ -61,7 +62,7 @@ def analysis_network(parts, path, in_channels: int = 3) -> GainedHyperprior:
 @dataclass(frozen=True)
 class Effort:
     """How hard the encoder searches for each layer's symbols: level 1 (the
-    analysis transform's latent, rounded) to 9 (scalecodec.refine);
+    analysis transform's latent, rounded) to 9 (scalecodec.codecs.refine);
     report(layer, iteration, iterations, bpp, mse) follows the search."""
 
     level: int = DEFAULT_EFFORT
@@ -127,7 +128,7 @@ class Encoder:
         or with an effort above 1 those refined against target (3, H, W),
         what the layer's synthesis should make, in 8-bit levels."""
         h, w = x.shape[-2:]
-        pad = base_layer.PAD
+        pad = layout.PAD
         x = F.pad(x, (0, math.ceil(w / pad) * pad - w, 0, math.ceil(h / pad) * pad - h), mode="replicate")
         with torch.no_grad():
             gain, _ = net.gains(torch.tensor([quality - 1.0], device=self.device))
@@ -147,9 +148,9 @@ class Encoder:
         """x (1, C, H, W) -> (the layer's payload, y_hat in 1/256 units as the
         decoder will see it)."""
         z_hat, mean, index, symbols = self._latents(net, parts, x, quality, effort, target, layer)
-        z_bytes = encode_symbols(z_hat.astype(np.int64), base_layer.z_table_ids(z_hat.shape), parts.z_tables)
+        z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), parts.z_tables)
         y_bytes = encode_symbols(symbols, index, parts.y_tables)
-        payload = base_layer.pack(base_layer.prior_checksum(mean, index), z_hat.size, z_bytes,
+        payload = layout.pack(layout.prior_checksum(mean, index), z_hat.size, z_bytes,
                                   symbols.size, y_bytes)
         return payload, symbols * 2**MEAN_FRAC_BITS + mean
 
@@ -220,10 +221,10 @@ class Encoder:
         quality = self._check_quality(quality)
         h, w = pixels.shape[:2]
         z_hat, mean, index, symbols = self._latents(self.net, self.model, self._tensor(pixels), quality)
-        z_bytes = encode_symbols(z_hat.astype(np.int64), base_layer.z_table_ids(z_hat.shape), self.model.z_tables)
+        z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), self.model.z_tables)
         y_head, segments = encode_segments(symbols, index, self.model.y_tables,
                                            fine_channel_ends(basic, self.model.m))
-        payload = fine.pack(fine.FinePayload(base_layer.prior_checksum(mean, index), basic, z_bytes,
+        payload = fine.pack(fine.FinePayload(layout.prior_checksum(mean, index), basic, z_bytes,
                                              y_head, tuple(segments)))
         header = Header(self.model.model_id, w, h, colour, 8, quality)
         return container.serialize(Stream(header, (Chunk(ChunkKind.FINE, 0, w, h, payload),)))

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import __version__
-from ..model_file import default_model_path, model_id_of
+from ... import __version__
+from ...model.file import default_model_path, model_id_of
 
 # BT.709 full-range 4:4:4 on the way in and its inverse on the way out (about 50 dB
 # by itself), so HEVC is judged on its coding, not on chroma subsampling or a range squeeze.

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .container import ColourFormat
-from .container.format import MAX_SIDE
-from .errors import ImageInputError
+from ..container import ColourFormat
+from ..container.format import MAX_SIDE
+from ..errors import ImageInputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 

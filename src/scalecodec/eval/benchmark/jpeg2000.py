@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..downscale import reference_downscale
+from ...exact.downscale import reference_downscale
 from ..metrics import psnr
 from .metadata import metadata_bytes
 from .runner import Source, ToolError, run_measured

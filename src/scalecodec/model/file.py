@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .entropy.tables import PmfTables
-from .errors import ModelError
-from .prediction import FixedPointLiff
-from .prior import FixedPointHyperSynthesis
-from .synthesis import FixedPointSynthesis
+from ..entropy.tables import PmfTables
+from ..errors import ModelError
+from ..exact.liff import FixedPointLiff
+from ..exact.prior import FixedPointHyperSynthesis
+from ..exact.synthesis import FixedPointSynthesis
 
 FORMAT = "scalecodec-model-1"
 # The default model file of each kind of stream.
@@ -37,7 +37,7 @@ def model_dirs() -> list[Path]:
     (separated by os.pathsep), a checkout's models/, and the shipped models
     of an installed package (its data files, share/scalecodec/models)."""
     env = [Path(p) for p in os.environ.get("SCC_MODEL_PATH", "").split(os.pathsep) if p]
-    checkout = Path(__file__).resolve().parents[2] / "models"
+    checkout = Path(__file__).resolve().parents[3] / "models"
     installed = Path(sysconfig.get_path("data")) / "share" / "scalecodec" / "models"
     return [*env, *(d for d in (checkout, installed) if d.is_dir())]
 

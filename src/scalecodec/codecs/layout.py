@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 
-from .errors import StreamError
+from ..errors import StreamError
 
 PAD = 64  # the analysis and hyper analysis downsample by 64 in all
 _HEAD = struct.Struct("<IIII")  # prior crc, z symbols, z bytes, y symbols

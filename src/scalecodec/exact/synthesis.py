@@ -3,7 +3,7 @@
 The decoded image must be the same bytes on any machine (a stream encoded on a
 GPU decodes bit-exactly on a CPU), and float32 convolutions differ with thread
 count and instruction set. So the decoder's synthesis runs in exact fixed point
-(scalecodec.fixedpoint), and so does the inverse gain: its per-level vectors
+(scalecodec.exact.fixedpoint), and so does the inverse gain: its per-level vectors
 are integers, and a fractional quality interpolates them linearly in integer
 arithmetic.
 """

@@ -9,7 +9,7 @@ downscale of the input to that size.
 
 from dataclasses import dataclass
 
-from .errors import UsageError
+from ..errors import UsageError
 
 MIN_LAYERS, MAX_LAYERS = 2, 4
 MIN_STEP, MAX_STEP = 1.1, 4.0

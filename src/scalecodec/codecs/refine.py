@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from .effort import DEFAULT_EFFORT, ITERATIONS
-from .entropy.tables import PROB_BITS, PmfTables
-from .fixedpoint import FixedPointNetwork
-from .prior import MEAN_FRAC_BITS
-from .synthesis import QUALITY_FRAC_BITS, FixedPointSynthesis
+from ..entropy.tables import PROB_BITS, PmfTables
+from ..exact.fixedpoint import FixedPointNetwork
+from ..exact.prior import MEAN_FRAC_BITS
+from ..exact.synthesis import QUALITY_FRAC_BITS, FixedPointSynthesis
 
 # The refinement's own CPU threads, fixed so that the same input, model and
 # effort give the same bytes on a machine whatever its core count.

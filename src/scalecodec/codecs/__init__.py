@@ -1,0 +1,1 @@
+"""The codecs: stream layouts, geometry, the encoder (torch) and the decoder (numpy)."""

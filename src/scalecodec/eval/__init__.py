@@ -1,0 +1,1 @@
+"""Measurement: metrics, evaluation and the benchmark against peer codecs."""

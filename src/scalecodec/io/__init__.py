@@ -1,0 +1,1 @@
+"""Images and files in and out, and folders of them."""

@@ -1,0 +1,1 @@
+"""Model files: reading, writing and finding them."""
