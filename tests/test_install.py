@@ -80,3 +80,8 @@ def test_decode_only_install_decodes_and_says_what_encoding_needs(installed):
     r = run(installed, decode_only, "encode", PHOTO, "e.scc")
     assert r.returncode == 2 and b"pip install 'scalecodec[encode]'" in r.stderr
     assert not (work / "e.scc").exists()
+    from PIL import Image
+
+    Image.open(PHOTO).resize((240, 176)).save(work / "big.png")  # MS-SSIM needs sides above 160
+    r = run(installed, decode_only, "compare", "big.png", "big.png")
+    assert r.returncode == 2 and b"pip install 'scalecodec[encode]'" in r.stderr

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+from ..errors import UsageError
+
 MS_SSIM_MIN_SIDE = 160
 
 
@@ -21,8 +23,12 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """
     if min(a.shape[:2]) <= MS_SSIM_MIN_SIDE:
         return float("nan")
-    import torch
-    from pytorch_msssim import ms_ssim as _ms_ssim
+    try:
+        import torch
+        from pytorch_msssim import ms_ssim as _ms_ssim
+    except ImportError:
+        raise UsageError("MS-SSIM needs torch and pytorch-msssim, which this install lacks: "
+                         "pip install 'scalecodec[encode]'") from None
 
     def t(x):
         x = x if x.ndim == 3 else x[:, :, None]
