@@ -493,6 +493,8 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, mode
                    "which must include its own).")
 @click.option("--new-only-minutes", type=float, default=0, show_default=True,
               help="With --widen-from: train only the new parts for this long, then all.")
+@click.option("--joint-lr", type=float, default=None,
+              help="With --new-only-minutes: the learning rate once every part trains (default: --lr).")
 @click.option("--rate-ramp-minutes", type=float, default=0, show_default=True,
               help="With --widen-from: the new channels' bits weigh fully only after this long.")
 @click.option("--val-minutes", type=float, default=0, show_default=True,
@@ -502,7 +504,7 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, mode
               help="Base-codec checkpoint the learning curve's BD-rates are measured against.")
 @user_errors
 def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_base, fine_base,
-          lambdas, widen_from, new_only_minutes, rate_ramp_minutes, val_minutes, val_reference):
+          lambdas, widen_from, new_only_minutes, joint_lr, rate_ramp_minutes, val_minutes, val_reference):
     """Train the variable-rate codec on the photos in DATA; with
     --spatial-base, the spatial enhancement layer over a trained base codec;
     with --fine-base, the fine-grained codec from a trained base codec.
@@ -523,7 +525,7 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_
         raise click.BadParameter("two or more positive values, increasing", param_hint="--lambdas")
     cfg = TrainConfig(data=data, workdir=workdir, n=n, m=m, lambdas=levels, batch=batch, crop=crop,
                       minutes=minutes, lr=lr, bf16=bf16, threads=threads, spatial_base=spatial_base,
-                      fine_base=fine_base, widen_from=widen_from, new_only_minutes=new_only_minutes,
+                      fine_base=fine_base, widen_from=widen_from, new_only_minutes=new_only_minutes, joint_lr=joint_lr,
                       rate_ramp_minutes=rate_ramp_minutes, val_minutes=val_minutes,
                       val_reference=val_reference)
     Trainer(cfg).run()
