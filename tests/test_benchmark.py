@@ -111,7 +111,7 @@ def test_scalecodec_runs_as_a_benchmark_codec_through_real_files(folder, tmp_pat
     point = measure(codecs_mod.scalecodec(), 4, src, tmp_path)
     assert point["bytes"] == (tmp_path / "coded.scc").stat().st_size
     assert point["bpp"] == pytest.approx(8 * point["bytes"] / (120 * 88))
-    assert 20 < point["psnr"] < 60 and point["encode_s"] > 0 and point["decode_s"] > 0
+    assert 27.0 < point["psnr"] < 29.0 and point["encode_s"] > 0 and point["decode_s"] > 0
 
 
 @needs_cjpeg

@@ -24,7 +24,7 @@ def png(array_or_image, **save) -> bytes:
 def test_round_trip_geometry_and_quality(decoder, photo, stream):
     decoded = decoder.decode(stream)
     assert decoded.pixels.shape == photo.shape and decoded.pixels.dtype == np.uint8
-    assert psnr(photo, decoded.pixels) > 15
+    assert psnr(photo, decoded.pixels) > 26.8  # the shipped model: 27.26 dB at q3 on this photo
     assert decoded.warnings == []
 
 

@@ -29,7 +29,7 @@ def test_higher_effort_gives_a_cheaper_stream_that_decodes_as_usual(photo):
     # Same format: the header and table layout are those of an ordinary stream.
     assert refined[:6] == plain[:6]
     assert rd_cost(refined, photo, 4.0) < rd_cost(plain, photo, 4.0)
-    assert psnr(photo, decode_file(refined).pixels) > 20
+    assert psnr(photo, decode_file(refined).pixels) > 27.0  # the default: 27.84 dB at q4
 
 
 def test_effort_is_deterministic(photo):
