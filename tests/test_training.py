@@ -161,6 +161,8 @@ def test_new_only_phase_ends_and_then_every_part_trains(tmp_path):
             "--lambdas", ",".join(map(str, lambdas)), "--widen-from", base, "--new-only-minutes", 0.02,
             "--batch", 2, "--crop", 64, "--threads", 1, "--minutes", 0.06, check=True)
     assert b"new-only phase over" in r.stderr
+    snapshot = torch.load(tmp_path / "wide" / "checkpoint-new-only.pt", weights_only=False)
+    assert snapshot["new_only_active"] and 0 < snapshot["step"]
     w = torch.load(tmp_path / "wide" / "checkpoint.pt", weights_only=False)["model"]
     old = torch.load(base, weights_only=False)["model"]
     assert not torch.equal(w["g_a.0.weight"], old["g_a.0.weight"])

@@ -8,6 +8,7 @@ count. Resuming restores that fraction along with the weights and optimiser.
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -261,6 +262,10 @@ class Trainer:
         Adam (the old parts' moments are zero, and Adam's first steps on zero
         moments would be lr-sized jumps of a trained codec's weights)."""
         if self.new_only and self.new_only.active and self.elapsed >= self.cfg.new_only_minutes * 60:
+            # Kept: the joint phase can undo what the new-only phase reached.
+            self.save()
+            if self.rank == 0:
+                shutil.copy(self.ckpt_path, self.workdir / "checkpoint-new-only.pt")
             self.new_only.active = False
             self.opt.state.clear()
             log.info("new-only phase over at step %d: every parameter trains now", self.step)
