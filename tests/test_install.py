@@ -70,6 +70,11 @@ def test_wheel_round_trip_outside_the_checkout_with_its_shipped_models(installed
         r = run(installed, site, *args)
         assert r.returncode == 0, (args, r.stderr.decode())
     assert (work / "a.png").stat().st_size > 0
+    (work / "photos").mkdir()
+    (work / "photos" / "p.png").write_bytes(PHOTO.read_bytes())
+    r = run(installed, site, "eval", "photos", "-q", 3, "-o", "eval.json")
+    assert r.returncode == 0, r.stderr.decode()
+    assert (work / "eval.json").stat().st_size > 0
 
 
 def test_decode_only_install_decodes_and_says_what_encoding_needs(installed):
