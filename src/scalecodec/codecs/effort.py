@@ -6,8 +6,8 @@ ITERATIONS = (0, 10, 25, 50, 100, 200, 400, 800, 1500)
 EFFORTS = range(1, len(ITERATIONS) + 1)
 DEFAULT_EFFORT = 1
 # CPU seconds per megapixel per iteration on the 2-core development CPU, with
-# training beside it: 100 iterations on a 481x321 photo (padded to 0.2 MP)
-# took 119-126 CPU-s. A quiet machine is faster.
+# training beside it: 100 iterations on a 481x321 photo (0.154 MP; the search
+# runs on it padded to 0.2 MP) took 119-126 CPU-s. A quiet machine is faster.
 SECONDS_PER_MEGAPIXEL_ITERATION = 8
 
 

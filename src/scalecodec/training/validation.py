@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from ..errors import UsageError
-from ..eval.metrics import bd_rate, pchip
+from ..eval.benchmark import summary
 from ..nn.density import gaussian_likelihood
 from ..nn.model import GainedHyperprior
 from .data import find_images
@@ -81,21 +81,19 @@ def measure(model: GainedHyperprior, images: torch.Tensor, batch: int = 8) -> di
             "psnr": [round(float(v), 3) for v in psnr / len(images)]}
 
 
+def _points(curve: dict) -> list[dict]:
+    """A per-level curve as the benchmark's points, by rate."""
+    return sorted(({"bpp": b, "psnr": p} for b, p in zip(curve["bpp"], curve["psnr"])), key=lambda p: p["bpp"])
+
+
 def psnr_at(curve: dict, bpp: float) -> float | None:
-    r, q = np.log(curve["bpp"]), np.asarray(curve["psnr"])
-    order = np.argsort(r)
-    r, q = r[order], q[order]
-    if not r[0] <= np.log(bpp) <= r[-1]:
-        return None
-    return round(float(pchip(r, q, np.array([np.log(bpp)]))[0]), 3)
+    value = summary.psnr_at(_points(curve), bpp)
+    return None if value is None else round(value, 3)
 
 
 def bd_or_none(anchor: dict, test: dict) -> float | None:
-    try:
-        return round(bd_rate(list(zip(anchor["bpp"], anchor["psnr"])),
-                             list(zip(test["bpp"], test["psnr"]))), 3)
-    except ValueError:
-        return None
+    value = summary.bd_or_none(_points(anchor), _points(test), summary.psnr_db)
+    return None if value is None else round(value, 3)
 
 
 class LearningCurve:

@@ -38,7 +38,7 @@ def mean_curve(records: list[dict], images: int) -> list[dict]:
     return sorted(curve, key=lambda p: p["bpp"])
 
 
-def _bd(anchor: list[dict], test: list[dict], quality) -> float | None:
+def bd_or_none(anchor: list[dict], test: list[dict], quality) -> float | None:
     try:
         return bd_rate([(p["bpp"], quality(p)) for p in anchor], [(p["bpp"], quality(p)) for p in test])
     except (ValueError, TypeError):  # no overlap, too few points, or no MS-SSIM
@@ -54,7 +54,7 @@ def ms_ssim_in_db(point: dict) -> float | None:
 
 
 def bd_pair(anchor: list[dict], test: list[dict]) -> dict:
-    return {"psnr": _bd(anchor, test, psnr_db), "ms_ssim": _bd(anchor, test, ms_ssim_in_db)}
+    return {"psnr": bd_or_none(anchor, test, psnr_db), "ms_ssim": bd_or_none(anchor, test, ms_ssim_in_db)}
 
 
 def psnr_at(curve: list[dict], bpp: float) -> float | None:
@@ -125,5 +125,5 @@ def layers_summary(records: list[dict], single_layer: list[dict]) -> dict:
         curve.append({"layers": int(k), "bpp": statistics.fmean(p["bpp"] for p in ps),
                       "psnr": statistics.fmean(p["psnr"] for p in ps),
                       "prefix_exact": all(p["prefix_equals_reduced_decode"] for p in ps)})
-    return {"curve": curve, "bd_rate_vs_single_layer_pct": _bd(single_layer, curve, psnr_db)
+    return {"curve": curve, "bd_rate_vs_single_layer_pct": bd_or_none(single_layer, curve, psnr_db)
             if single_layer else None}
