@@ -73,3 +73,42 @@ def test_dask_recipe_encodes_a_collection_on_a_local_cluster_of_two_workers(tmp_
     assert summary.count("done") == 4 and [o.source for o in summary.failed] == [str(src / "broken.jpg")]
     for i in range(4):
         assert scc("decode", out / f"p{i}.scc", tmp_path / f"p{i}.png").returncode == 0
+
+
+def test_glob_pattern_input_keeps_places_under_its_fixed_part(tmp_path):
+    src = tmp_path / "photos"
+    (src / "2024" / "trip").mkdir(parents=True)
+    im = Image.open(PHOTO)
+    im.save(src / "top.jpg")
+    im.rotate(90, expand=True).save(src / "2024" / "trip" / "deep.jpg")
+    im.save(src / "2024" / "left-out.png")  # not matched by *.jpg
+    (src / "2024" / "fake.jpg").write_bytes(b"not a jpeg")  # matched: tried, reported
+    out = tmp_path / "streams"
+
+    # The pattern is quoted: scc expands it, '**' reaching into subfolders.
+    r = scc("encode", f"{src}/**/*.jpg", out, "-q", 2)
+    assert r.returncode == 3 and "fake.jpg" in r.stderr.decode()
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.scc"))
+    assert made == ["2024/trip/deep.scc", "top.scc"]
+
+    # The fixed part is the folder before the first wildcard: here photos/2024.
+    r = scc("decode", f"{out}/2024/*/*.scc", tmp_path / "pngs", check=True)
+    assert [p.relative_to(tmp_path / "pngs").as_posix() for p in (tmp_path / "pngs").rglob("*.png")] == \
+        ["trip/deep.png"]
+    assert np.asarray(Image.open(tmp_path / "pngs" / "trip" / "deep.png")).shape == (120, 88, 3)
+
+    r = scc("encode", f"{src}/*.webp", tmp_path / "none")
+    assert r.returncode == 3 and "matches no file" in r.stderr.decode()
+    assert not (tmp_path / "none").exists()
+
+
+def test_two_inputs_for_one_output_are_refused_before_any_work(tmp_path):
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.open(PHOTO).save(src / "a.png")
+    Image.open(PHOTO).save(src / "a.jpg")
+    for source in (src, f"{src}/a.*"):
+        r = scc("encode", source, tmp_path / "out")
+        assert r.returncode == 2, r.stderr.decode()
+        assert "would both be written to" in r.stderr.decode() and "a.scc" in r.stderr.decode()
+        assert not (tmp_path / "out").exists()

@@ -141,19 +141,22 @@ def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs
 
     IN may be a folder: every image in it (and its subfolders) is encoded to
     OUT/<name>.scc, in -j worker processes; existing outputs are skipped
-    unless -f, and an image that fails is reported and skipped."""
+    unless -f, and an image that fails is reported and skipped. IN may also
+    be a quoted glob pattern, e.g. "photos/**/*.jpg": every file it matches,
+    placed under OUT as under the pattern's fixed part (photos/)."""
     from .api import encode_file
 
+    from .io import batch
+
     factors = _parse_scales(scales) if scales is not None else None
-    if os.path.isdir(input_path):
+    if batch.is_collection(input_path):
         from pathlib import Path
 
-        from .io import batch
         from .io.images import IMAGE_SUFFIXES
 
         options = dict(quality=quality, model_path=model_path, device=device, scales=factors, mode=mode,
                        effort=effort)
-        pairs = batch.plan(Path(input_path), Path(output_path), IMAGE_SUFFIXES, batch.STREAM_SUFFIX)
+        pairs = batch.plan(input_path, Path(output_path), IMAGE_SUFFIXES, batch.STREAM_SUFFIX)
         _run_folder(pairs, batch.encode_work, options, jobs, force, quiet, "encoded")
         return
     check_output(output_path, force, input_path)
@@ -254,17 +257,16 @@ def decode(input_path, output_path, scale, width, height, jobs, model_path, devi
     Decoding runs on the CPU in exact integer arithmetic, without torch: the
     output is the same bytes on every machine.
 
-    IN may be a folder of .scc files: each is decoded to OUT/<name>.png, as
-    a folder IN is encoded."""
+    IN may be a folder of .scc files or a quoted glob pattern: each is
+    decoded to OUT/<name>.png, as a folder or pattern IN is encoded."""
     from .api import decode_file, output_format
+    from .io import batch
 
-    if os.path.isdir(input_path):
+    if batch.is_collection(input_path):
         from pathlib import Path
 
-        from .io import batch
-
         options = dict(model_path=model_path, scale=scale, width=width, height=height, device=device)
-        pairs = batch.plan(Path(input_path), Path(output_path), {batch.STREAM_SUFFIX}, ".png")
+        pairs = batch.plan(input_path, Path(output_path), {batch.STREAM_SUFFIX}, ".png")
         _run_folder(pairs, batch.decode_work, options, jobs, force, quiet, "decoded")
         return
 

@@ -1,4 +1,5 @@
-"""A folder at a time: `scc encode DIR OUTDIR`, `scc decode DIR OUTDIR`.
+"""A folder or a glob at a time: `scc encode DIR OUTDIR`, `scc encode "photos/**/*.jpg" OUTDIR`,
+`scc decode DIR OUTDIR`.
 
 Each file is one task in a pool of worker processes; a worker loads the model
 once (api's encoder and decoder caches) and keeps it for every file it gets.
@@ -7,6 +8,7 @@ outputs that exist are skipped unless forced, so an interrupted run can be
 run again to finish the rest.
 """
 
+import glob
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -48,20 +50,60 @@ class Summary:
                 f"{sum(o.bytes_out for o in done):,} bytes out")
 
 
-def plan(src_dir: Path, out_dir: Path, suffixes, out_suffix: str) -> list[tuple[Path, Path]]:
-    """(input, output) for every file of src_dir with one of suffixes, in
-    name order; subfolders keep their place under out_dir."""
-    if not src_dir.is_dir():
-        raise InputError(f"{src_dir}: not a folder")
+def is_collection(source: str) -> bool:
+    """A folder, or a glob pattern (quoted, so the shell left it alone) that
+    is not itself the name of a file."""
+    return os.path.isdir(source) or (glob.has_magic(source) and not os.path.exists(source))
+
+
+def _pattern_root(pattern: str) -> Path:
+    """The fixed part of a pattern: the folders before the first one with a
+    wildcard. Outputs keep their place under it, as under a folder."""
+    fixed = []
+    for part in Path(pattern).parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def plan(source: str | Path, out_dir: Path, suffixes, out_suffix: str) -> list[tuple[Path, Path]]:
+    """(input, output) for every file to process, in name order: every file
+    with one of suffixes under a folder, or every file a glob pattern
+    matches ('**' reaches into subfolders); subfolders keep their place
+    under out_dir."""
+    source = str(source)
+    if os.path.isdir(source):
+        root = Path(source)
+        matches = [p for p in root.rglob("*") if p.suffix.lower() in suffixes]
+        looked_for = f"looked for {', '.join(sorted(suffixes))}"
+    elif is_collection(source):
+        root = _pattern_root(source)
+        # The pattern chose its files: they are all tried, so a wrong one is reported, not passed over.
+        matches = [Path(p) for p in glob.glob(source, recursive=True)]
+        looked_for = "the pattern matches no file"
+    else:
+        raise InputError(f"{source}: not a folder or a pattern")
     if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: exists and is not a folder; a folder input needs an output folder")
-    if out_dir.resolve() == src_dir.resolve():
+        raise UsageError(f"{out_dir}: exists and is not a folder; a folder or pattern input needs an "
+                         "output folder")
+    if out_dir.resolve() == root.resolve():
         raise UsageError("the output folder must differ from the input folder")
-    files = sorted(p for p in src_dir.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
-                   and out_dir.resolve() not in p.resolve().parents)
+    files = sorted(p for p in matches if p.is_file() and out_dir.resolve() not in p.resolve().parents)
     if not files:
-        raise InputError(f"{src_dir}: no files to process (looked for {', '.join(sorted(suffixes))})")
-    return [(f, (out_dir / f.relative_to(src_dir)).with_suffix(out_suffix)) for f in files]
+        raise InputError(f"{source}: no files to process ({looked_for})")
+    pairs = [(f, (out_dir / f.relative_to(root)).with_suffix(out_suffix)) for f in files]
+    # photo.png and photo.jpg would both become photo.scc: one would be lost.
+    by_output: dict[Path, list[Path]] = {}
+    for src, dst in pairs:
+        by_output.setdefault(dst, []).append(src)
+    clashes = {dst: srcs for dst, srcs in by_output.items() if len(srcs) > 1}
+    if clashes:
+        dst, srcs = next(iter(clashes.items()))
+        more = f" ({len(clashes)} outputs clash)" if len(clashes) > 1 else ""
+        raise UsageError(f"{' and '.join(map(str, srcs))} would both be written to {dst}; "
+                         f"rename one{more}")
+    return pairs
 
 
 def _run_one(task) -> Outcome:
