@@ -4,6 +4,7 @@
 #             then its spatial scalability (bench-spatial alone: only the latter);
 #             installs the peers' tools if missing; results in results/<folder name>/
 # make train  train the shipped model further (needs TRAIN_DATA=folder of photos)
+# make fuzz   the long fuzzing campaign (10^6 parser, 10^4 decoder inputs); results/fuzz.md
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ KODAK ?= ../shared/data/kodak
 TRAIN_DATA ?= ../shared/data/train
 MINUTES ?= 120
 
-.PHONY: demo test bench bench-spatial train clean
+.PHONY: demo test bench bench-spatial train fuzz clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,9 @@ bench-spatial: $(BIN)/.installed
 
 train: $(BIN)/.installed
 	$(BIN)/scc train $(TRAIN_DATA) --workdir runs/train --minutes $(MINUTES) --threads 2
+
+fuzz: $(BIN)/.installed
+	$(BIN)/python tests/fuzz.py campaign --parse-runs 1000000 --decode-runs 10000 --out results/fuzz.md
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

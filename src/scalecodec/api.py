@@ -1,6 +1,8 @@
-"""The library API behind `scc encode` and `scc decode`: bytes in, bytes out.
+"""The library API behind every `scc` stream command: bytes in, bytes out.
 
-Decoding imports neither torch nor the encoder: it runs on numpy alone.
+Importing it loads neither numpy nor torch: truncating and describing a
+stream need the container alone (milliseconds), decoding needs numpy, and
+only encoding loads torch.
 """
 
 import functools
@@ -8,10 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import container
-from .codecs.decoder import Decoder
 from .errors import OutputError, UsageError
-from .io.images import SourceImage, encode_image, load_image
-from .model.file import default_model_path, find_model, load_model
+from .limits import DEFAULT_MAX_PIXELS
 
 OUTPUT_FORMATS = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
@@ -48,18 +48,27 @@ def _require_torch() -> None:
                          "truncate do not): pip install 'scalecodec[encode]'") from None
 
 
+@functools.lru_cache(maxsize=4)
+def _model(model_path: str | None):
+    from .model.file import load_model
+
+    return load_model(Path(model_path) if model_path else None)
+
+
 def open_encoder(model_path: str | None = None, device: str = "auto"):
     _require_torch()
     from .codecs.encoder import Encoder
 
-    return Encoder(load_model(Path(model_path) if model_path else None), device)
+    return Encoder(_model(model_path), device)
 
 
 @functools.lru_cache(maxsize=4)
-def open_decoder(model_path: str | None = None, device: str = "cpu") -> Decoder:
+def open_decoder(model_path: str | None = None, device: str = "cpu"):
     """device "cpu": the numpy decoder (no torch); any torch device (e.g.
     "cuda"): the same exact networks run by torch there, the same bytes."""
-    model = load_model(Path(model_path) if model_path else None)
+    from .codecs.decoder import Decoder
+
+    model = _model(model_path)
     if device != "cpu":
         try:
             import torch
@@ -87,45 +96,136 @@ MODES = ("single", "fgs")
 
 def encode_file(data: bytes, quality: float, model_path=None, device="auto", name="input",
                 scales: list[float] | None = None, mode: str = "single", effort: int = 1,
-                report=None) -> EncodeResult:
-    """An image file's bytes -> a stream (see encode_source)."""
-    return encode_source(load_image(data, name), quality, model_path, device, scales, mode, effort, report)
+                report=None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> EncodeResult:
+    """An image file's bytes -> a stream (see encode_source). The request is
+    checked before the image is read, and the image's size (max_pixels)
+    before its pixels are."""
+    from .io.images import load_image
+
+    _check_request(quality, model_path, scales, mode)
+    src = load_image(data, name, max_pixels)
+    return encode_source(src, quality, model_path, device, scales, mode, effort, report)
 
 
-def encode_source(src: SourceImage, quality: float, model_path=None, device="auto",
-                  scales: list[float] | None = None, mode: str = "single", effort: int = 1,
-                  report=None) -> EncodeResult:
-    """A single-layer stream; with scales (relative to the base layer, the
-    last being the input's size) a spatially scalable one; with mode "fgs"
-    a fine-grained one, cut at any segment. effort 2-9 spends encoding time
-    searching for better symbols (encoder.Effort); the decoder is the same."""
-    _require_torch()
-    from .codecs.encoder import Effort
+def _encoder_model(model_path, scales, mode) -> str | None:
+    """The model file a mode encodes with: the one given, else the shipped one for the mode."""
+    from .model.file import default_model_path
 
-    effort = Effort(effort, report)
+    if model_path:
+        return str(model_path)
+    if mode == "fgs":
+        return str(default_model_path(kind="fgs"))
+    return str(default_model_path(kind="spatial")) if scales is not None else None
+
+
+def _check_request(quality: float, model_path, scales, mode: str) -> str | None:
+    """What can be refused from the options and the model file alone, before
+    torch loads (seconds) or an image is read; returns the model path."""
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     if mode == "fgs" and scales is not None:
         raise UsageError("--scales and --mode fgs do not combine: a stream is spatially "
                          "scalable or fine-grained")
+    path = _encoder_model(model_path, scales, mode)
+    _model(path).check_quality(quality)
+    return path
+
+
+def encode_source(src, quality: float, model_path=None, device="auto",
+                  scales: list[float] | None = None, mode: str = "single", effort: int = 1,
+                  report=None) -> EncodeResult:
+    """A single-layer stream; with scales (relative to the base layer, the
+    last being the input's size) a spatially scalable one; with mode "fgs"
+    a fine-grained one, cut at any segment. src is an io.images.SourceImage.
+    effort 2-9 spends encoding time searching for better symbols
+    (encoder.Effort); the decoder is the same."""
+    path = _check_request(quality, model_path, scales, mode)
+    _require_torch()
+    from .codecs.encoder import Effort
+
+    effort = Effort(effort, report)
+    encoder = open_encoder(path, device)
     if mode == "fgs":
-        encoder = open_encoder(model_path or str(default_model_path(kind="fgs")), device)
         stream = encoder.encode_fine(src.pixels, quality, src.colour, effort)
     elif scales is None:
-        stream = open_encoder(model_path, device).encode(src.pixels, quality, src.colour, effort)
+        stream = encoder.encode(src.pixels, quality, src.colour, effort)
     else:
-        encoder = open_encoder(model_path or str(default_model_path(kind="spatial")), device)
         stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour, effort)
     h, w = src.pixels.shape[:2]
     return EncodeResult(stream, w, h, src.notes)
 
 
 def decode_file(data: bytes, model_path=None, fmt="PNG", scale: float | None = None,
-                width: int | None = None, height: int | None = None, device: str = "cpu") -> DecodeResult:
-    """The top layer, or the size asked for (see Decoder.decode)."""
+                width: int | None = None, height: int | None = None, device: str = "cpu",
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DecodeResult:
+    """The top layer, or the size asked for (see Decoder.decode); a stream
+    whose decode would exceed max_pixels is refused before any work."""
+    from .io.images import encode_image
+    from .model.file import find_model
+
     header = container.parse(data).header
     path = model_path or str(find_model(header.model_id))
-    decoded = open_decoder(path, device).decode(data, scale, width, height)
+    decoded = open_decoder(path, device).decode(data, scale, width, height, max_pixels)
     h, w = decoded.pixels.shape[:2]
     notes = list(decoded.warnings)
     return DecodeResult(encode_image(decoded.pixels, fmt), decoded.pixels, w, h, notes, decoded.plan)
+
+
+@dataclass
+class TruncateResult:
+    stream: bytes
+    kept: str  # what was kept, e.g. "2 of 3 chunks"
+    notes: list[str] = field(default_factory=list)
+
+
+def truncate_file(data: bytes, max_bytes: int | None = None, scale: float | None = None,
+                  width: int | None = None, height: int | None = None) -> TruncateResult:
+    """A valid stream cut from data: the largest prefix of at most max_bytes
+    (whole chunks, or a fine-grained stream's whole segments), or the chunks
+    that decoding at scale or width/height needs. Needs no model, numpy or
+    torch. A request the stream cannot meet is a UsageError; an invalid
+    stream a ContainerError."""
+    from .codecs.geometry import plan_decode, requested_size
+
+    by_size = scale is not None or width is not None or height is not None
+    if (max_bytes is None) == (not by_size):
+        raise UsageError("give --bytes, or --scale / --width / --height (not both)")
+    stream, notes = container.parse(data), []
+    if isinstance(stream, container.TruncatedStream):
+        if not stream.chunks:
+            raise UsageError("the input is cut inside its base layer, so no prefix of it can hold the base "
+                             f"layer ({'; '.join(stream.missing)} missing)")
+        notes.append(f"input is cut short; keeping its complete chunks ({'; '.join(stream.missing)} missing)")
+        stream = container.complete(stream)
+    fine_chunk = container.fine_chunk(stream)
+    if fine_chunk is None:
+        layers = container.spatial_layers(stream)  # a stream must start with its base layer
+    elif not fine_chunk.intact:
+        _, _, why = container.fine.unpack(fine_chunk.payload)
+        notes.append(f"input stops early ({why}); keeping the segments before that")
+    if by_size:
+        if fine_chunk is not None:
+            raise UsageError("a fine-grained stream has one size: cut it with --bytes (decode --scale "
+                             "decodes it smaller)")
+        cut = container.select(stream, plan_decode(layers, *requested_size(layers, scale, width, height)).layer)
+    else:
+        try:
+            cut = container.truncate(stream, max_bytes)
+        except container.ContainerError as err:
+            raise UsageError(str(err)) from None
+    return TruncateResult(container.serialize(cut), _kept(stream, cut), notes)
+
+
+def _kept(stream, cut) -> str:
+    if container.fine_chunk(stream) is None:
+        return f"{len(cut.chunks)} of {len(stream.chunks)} chunks"
+    _, declared, _ = container.fine.unpack(stream.chunks[0].payload)
+    after, _, _ = container.fine.unpack(cut.chunks[0].payload)
+    return f"{len(after.segments)} of {declared} segments ({after.channels} channels)"
+
+
+def describe_file(data: bytes) -> dict:
+    """What `scc info` prints: header, geometry, chunks, damage (no model needed)."""
+    from .container.info import describe
+
+    return describe(data)

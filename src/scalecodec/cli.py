@@ -8,6 +8,7 @@ Exit codes (also in README.md):
   4  the stream is invalid, corrupt, or does not decode
   5  no usable model: missing, unreadable, or not the one the stream needs
   6  the output cannot be written, or exists and --force was not given
+  7  out of memory: the message says what to try
   130  interrupted; `scc bench` keeps its finished points (run it again to resume)
 
 Data goes to stdout only when an output is '-'; everything else goes to stderr.
@@ -29,8 +30,9 @@ from .errors import (
 )
 from .codecs.effort import describe as describe_efforts
 from .io.files import check_output, read_input, write_output
+from .limits import DEFAULT_MAX_PIXELS
 
-EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT, EXIT_STREAM, EXIT_MODEL, EXIT_OUTPUT = 1, 2, 3, 4, 5, 6
+EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT, EXIT_STREAM, EXIT_MODEL, EXIT_OUTPUT, EXIT_MEMORY = 1, 2, 3, 4, 5, 6, 7
 
 
 def _fail(code: int, message: str):
@@ -64,6 +66,9 @@ def user_errors(fn):
             sys.exit(EXIT_OUTPUT)
         except KeyboardInterrupt:
             _fail(130, "interrupted")
+        except MemoryError:
+            _fail(EXIT_MEMORY, "out of memory; try a smaller image or --max-pixels below its size, "
+                  "fewer -j workers, or a machine with more memory")
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except BaseException as err:  # constriction panics are BaseExceptions
@@ -101,6 +106,9 @@ force_option = click.option("-f", "--force", is_flag=True, help="Replace an exis
 jobs_option = click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
                            help="Worker processes for a folder IN (each loads the model once).")
 quiet_option = click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+max_pixels_option = click.option(
+    "--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
+    help="Refuse, before any work, an image (to read, or to decode) of more pixels than this.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,7 +117,8 @@ def main():
     """scc: scalable learned image compression.
 
     Use '-' for stdin or stdout. Exit codes: 0 ok, 1 internal error, 2 usage,
-    3 unreadable input, 4 invalid stream, 5 model problem, 6 output problem.
+    3 unreadable input (or over --max-pixels), 4 invalid stream, 5 model
+    problem, 6 output problem, 7 out of memory.
     """
 
 
@@ -132,11 +141,12 @@ def main():
 @jobs_option
 @model_option
 @device_option
+@max_pixels_option
 @force_option
 @quiet_option
 @user_errors
 def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs, model_path, device,
-           force, quiet):
+           max_pixels, force, quiet):
     """Compress image IN into stream OUT.
 
     IN may be a folder: every image in it (and its subfolders) is encoded to
@@ -155,7 +165,7 @@ def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs
         from .io.images import IMAGE_SUFFIXES
 
         options = dict(quality=quality, model_path=model_path, device=device, scales=factors, mode=mode,
-                       effort=effort)
+                       effort=effort, max_pixels=max_pixels)
         pairs = batch.plan(input_path, Path(output_path), IMAGE_SUFFIXES, batch.STREAM_SUFFIX)
         _run_folder(pairs, batch.encode_work, options, jobs, force, quiet, "encoded")
         return
@@ -164,7 +174,7 @@ def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs
     with _SearchProgress(verbose, quiet) as report:
         result = encode_file(read_input(input_path), quality, model_path, device,
                              name="stdin" if input_path == "-" else input_path, scales=factors, mode=mode,
-                             effort=effort, report=report if effort > 1 else None)
+                             effort=effort, report=report if effort > 1 else None, max_pixels=max_pixels)
     write_output(output_path, result.stream, force)
     if not quiet:
         for n in result.notes:
@@ -242,10 +252,11 @@ def _parse_scales(text: str) -> list[float]:
 @jobs_option
 @model_option
 @decode_device_option
+@max_pixels_option
 @force_option
 @quiet_option
 @user_errors
-def decode(input_path, output_path, scale, width, height, jobs, model_path, device, force, quiet):
+def decode(input_path, output_path, scale, width, height, jobs, model_path, device, max_pixels, force, quiet):
     """Decompress stream IN into image OUT (PNG for '-'; .png, .ppm, .pgm, .bmp, .tif).
 
     By default the top layer. --scale S (relative to the base layer) or
@@ -265,7 +276,8 @@ def decode(input_path, output_path, scale, width, height, jobs, model_path, devi
     if batch.is_collection(input_path):
         from pathlib import Path
 
-        options = dict(model_path=model_path, scale=scale, width=width, height=height, device=device)
+        options = dict(model_path=model_path, scale=scale, width=width, height=height, device=device,
+                       max_pixels=max_pixels)
         pairs = batch.plan(input_path, Path(output_path), {batch.STREAM_SUFFIX}, ".png")
         _run_folder(pairs, batch.decode_work, options, jobs, force, quiet, "decoded")
         return
@@ -273,7 +285,7 @@ def decode(input_path, output_path, scale, width, height, jobs, model_path, devi
     fmt = output_format(output_path)
     check_output(output_path, force, input_path)
     t = time.perf_counter()
-    result = decode_file(read_input(input_path), model_path, fmt, scale, width, height, device)
+    result = decode_file(read_input(input_path), model_path, fmt, scale, width, height, device, max_pixels)
     for n in result.notes:
         note(f"warning: {n}")
     write_output(output_path, result.image, force)
@@ -299,43 +311,15 @@ def truncate(input_path, output_path, max_bytes, scale, width, height, force, qu
     chunks that decoding at a scale or size needs (--scale, --width/--height:
     the result decodes there to exactly the pixels IN does), as a valid
     stream OUT."""
-    from . import container
-    from .codecs.geometry import plan_decode, requested_size
+    from .api import truncate_file
 
-    by_size = scale is not None or width is not None or height is not None
-    if (max_bytes is None) == (not by_size):
-        raise UsageError("give --bytes, or --scale / --width / --height (not both)")
     check_output(output_path, force, input_path)
-    stream = container.parse(read_input(input_path))
-    if isinstance(stream, container.TruncatedStream):
-        note(f"warning: input is cut short; keeping its complete chunks ({'; '.join(stream.missing)} missing)")
-        stream = container.complete(stream)
-    fine_chunk = container.fine_chunk(stream)
-    if fine_chunk is not None and not fine_chunk.intact:
-        _, _, why = container.fine.unpack(fine_chunk.payload)
-        note(f"warning: input stops early ({why}); keeping the segments before that")
-    if by_size:
-        layers = container.spatial_layers(stream)
-        cut = container.select(stream, max_layer=plan_decode(layers, *requested_size(layers, scale, width, height)).layer)
-    else:
-        try:
-            cut = container.truncate(stream, max_bytes)
-        except ContainerError as err:
-            _fail(EXIT_USAGE, str(err))
-    data = container.serialize(cut)
-    write_output(output_path, data, force)
+    result = truncate_file(read_input(input_path), max_bytes, scale, width, height)
+    for n in result.notes:
+        note(f"warning: {n}")
+    write_output(output_path, result.stream, force)
     if not quiet:
-        note(f"kept {_kept(stream, cut)}: {len(data)} bytes")
-
-
-def _kept(stream, cut) -> str:
-    from . import container
-
-    if container.fine_chunk(stream) is None:
-        return f"{len(cut.chunks)} of {len(stream.chunks)} chunks"
-    _, declared, _ = container.fine.unpack(stream.chunks[0].payload)
-    after, _, _ = container.fine.unpack(cut.chunks[0].payload)
-    return f"{len(after.segments)} of {declared} segments ({after.channels} channels)"
+        note(f"kept {result.kept}: {len(result.stream)} bytes")
 
 
 @main.command()
@@ -343,10 +327,11 @@ def _kept(stream, cut) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @user_errors
 def info(input_path, as_json):
-    """Describe stream IN: header, geometry and chunks."""
-    from .container.info import describe, format_text
+    """Describe stream IN: header, geometry, chunks, and any damage or cut."""
+    from .api import describe_file
+    from .container.info import format_text
 
-    desc = describe(read_input(input_path))
+    desc = describe_file(read_input(input_path))
     click.echo(json.dumps(desc, indent=2) if as_json else format_text(desc))
 
 

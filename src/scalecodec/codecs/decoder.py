@@ -14,6 +14,7 @@ from ..container import ColourFormat
 from ..entropy import CodingError, decode_segments, decode_symbols
 from ..errors import ModelError, StreamError
 from ..exact.downscale import reference_downscale
+from ..limits import check_pixels
 from .geometry import DecodePlan, plan_decode, requested_size
 from ..model.file import DecoderModel, EnhancementModel, fine_channel_ends
 from ..exact.prior import MEAN_FRAC_BITS
@@ -47,9 +48,12 @@ class Decoder:
         self.model = model
 
     def decode(self, data: bytes, scale: float | None = None, width: int | None = None,
-               height: int | None = None) -> Decoded:
+               height: int | None = None, max_pixels: int | None = None) -> Decoded:
         """The stream's top layer, or the size asked for by scale (relative to
-        the base layer) or width/height, by the rule of geometry.plan_decode."""
+        the base layer) or width/height, by the rule of geometry.plan_decode.
+        Everything cheap is checked before any decoding: the container, the
+        layers' sizes, the request, and that no image it makes exceeds
+        max_pixels (None: no limit)."""
         stream = container.parse(data)
         notes = []
         if isinstance(stream, container.TruncatedStream):
@@ -71,6 +75,8 @@ class Decoder:
         except container.ContainerError as err:
             raise StreamError(str(err)) from None
         plan = plan_decode(layers, *requested_size(layers, scale, width, height))
+        made = layers[: plan.layer + 1] + [(plan.width, plan.height)]
+        check_pixels(*max(made, key=lambda size: size[0] * size[1]), max_pixels, "the image to decode")
         el = self.model.enhancement
         if (plan.layer > 0 or plan.how == "predict") and el is None:
             raise ModelError(f"{self.model.path} has no enhancement layer; it cannot decode "

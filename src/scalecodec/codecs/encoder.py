@@ -20,7 +20,7 @@ from ..container import Chunk, ChunkKind, ColourFormat, Header, Stream, fine
 from .decoder import reconstruct_enhancement_from
 from ..exact.downscale import reference_downscale
 from ..entropy import encode_segments, encode_symbols
-from ..errors import ModelError, QualityError, UsageError
+from ..errors import ModelError, UsageError
 from .geometry import layer_sizes
 from ..model.file import DecoderModel, fine_channel_ends
 from ..nn.model import GainedHyperprior
@@ -41,7 +41,7 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ModelError("--device cuda requested but CUDA is not available")
+        raise UsageError("--device cuda: CUDA is not available here (use --device cpu or auto)")
     return torch.device(name)
 
 
@@ -107,16 +107,6 @@ class Encoder:
         el = model.enhancement
         self.el_net = analysis_network(el, model.path, in_channels=6).to(self.device) if el else None
 
-    @property
-    def quality_range(self) -> tuple[float, float]:
-        return 1.0, float(self.model.levels)
-
-    def _check_quality(self, quality: float) -> float:
-        lo, hi = self.quality_range
-        if not lo <= quality <= hi:  # also refuses NaN
-            raise QualityError(f"quality must be between {lo:g} and {hi:g}, got {quality:g}")
-        return round(quality * 256) / 256  # what the header carries
-
     def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.array(pixels, np.uint8)).to(self.device)
         return x.permute(2, 0, 1)[None].float().div(255)
@@ -157,7 +147,7 @@ class Encoder:
     def encode(self, pixels: np.ndarray, quality: float, colour: ColourFormat = ColourFormat.RGB,
                effort: Effort = Effort()) -> bytes:
         """pixels: (H, W, 3) uint8 -> a complete single-layer stream."""
-        quality = self._check_quality(quality)
+        quality = self.model.check_quality(quality)
         h, w = pixels.shape[:2]
         payload, _ = self._code_layer(self.net, self.model, self._tensor(pixels), quality, effort)
         header = Header(self.model.model_id, w, h, colour, 8, quality)
@@ -179,7 +169,7 @@ class Encoder:
         if el is None:
             raise ModelError(f"{self.model.path} has no enhancement layer; use a spatial model "
                              "(the default for --scales) or encode without --scales")
-        quality = self._check_quality(quality)
+        quality = self.model.check_quality(quality)
         h, w = pixels.shape[:2]
         sizes = layer_sizes(w, h, scales)
         quality_fixed = round(quality * 256) - 256
@@ -218,7 +208,7 @@ class Encoder:
         if effort.level != DEFAULT_EFFORT:
             raise UsageError("--effort refines single-layer and spatial streams; a fine-grained "
                                "stream's cuts are not what it optimises, so it is encoded at effort 1")
-        quality = self._check_quality(quality)
+        quality = self.model.check_quality(quality)
         h, w = pixels.shape[:2]
         z_hat, mean, index, symbols = self._latents(self.net, self.model, self._tensor(pixels), quality)
         z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), self.model.z_tables)

@@ -9,10 +9,11 @@ downscale of the input to that size.
 
 from dataclasses import dataclass
 
+from ..container.format import MAX_LAYER_STEP
 from ..errors import UsageError
 
 MIN_LAYERS, MAX_LAYERS = 2, 4
-MIN_STEP, MAX_STEP = 1.1, 4.0
+MIN_STEP, MAX_STEP = 1.1, float(MAX_LAYER_STEP)
 MIN_SIDE = 16  # smallest layer side: the analysis transform's stride
 
 

@@ -15,6 +15,10 @@ MODEL_ID_BYTES = 16
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 28
 MAX_CHUNKS = 4096
+# A spatial layer is at most this many times the layer below per side (plus
+# the 2 pixels that rounding each size from the top can add): LIFF predicts
+# no further, and a decoder checks it before decoding anything.
+MAX_LAYER_STEP = 4
 
 # magic, major, minor, flags, model id, width, height, colour, bit depth,
 # quality (8.8 fixed point), base width, base height, chunk count
@@ -145,7 +149,8 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
 
     Raises ContainerError for anything that is not a valid stream. A stream
     whose chunk payloads end early is returned as a TruncatedStream holding its
-    complete chunks, unless allow_truncated is False.
+    complete chunks, and a FINE chunk cut short or damaged is returned with
+    intact False, unless allow_truncated is False.
     """
     data = memoryview(data)
     if len(data) == 0:
@@ -192,7 +197,11 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
                 raise ContainerError(f"chunk {i} has unknown kind {kind}") from None
             # A kind a later minor version defines: checked, then passed over.
             payload = bytes(data[pos : pos + length])
-            if len(payload) == length and zlib.crc32(payload) != ccrc:
+            if missing or len(payload) < length:
+                missing.append(f"chunk {i}: kind {kind}")
+                pos += length
+                continue
+            if zlib.crc32(payload) != ccrc:
                 raise ContainerError(f"chunk {i} (kind {kind}) is corrupt (CRC mismatch)")
             skipped.append(Skipped(i, kind, length))
             pos += length
@@ -200,6 +209,11 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
         payload = bytes(data[pos : pos + length])
         chunk = Chunk(kind, layer, a, b, payload, cflags)
         if kind == ChunkKind.FINE and not missing and (len(payload) < length or zlib.crc32(payload) != ccrc):
+            # Its segment checksums say how much of it can be used (8.4);
+            # a caller that wants only whole streams gets none of it.
+            if not allow_truncated:
+                what = "cut short" if len(payload) < length else "damaged (CRC mismatch)"
+                raise ContainerError(f"chunk {i} ({chunk.label}) is {what}")
             chunks.append(replace(chunk, intact=False))
             pos += len(payload)
             continue

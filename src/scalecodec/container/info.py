@@ -1,5 +1,6 @@
 """What `scc info` reports about a stream; container only, no torch."""
 
+from . import fine
 from .format import ENTRY_BYTES, HEADER_BYTES, ChunkKind, parse
 
 
@@ -22,6 +23,10 @@ def describe(data: bytes) -> dict:
                  "offset": offset, "bytes": len(c.payload)}
         if c.kind in (ChunkKind.BASE, ChunkKind.SPATIAL):
             entry["scale"] = round(c.a / h.base_width, 4)  # relative to the base layer, as --scale takes it
+        if c.kind == ChunkKind.FINE:
+            payload, declared, why = fine.unpack(c.payload)
+            entry.update(segments=len(payload.segments), segments_declared=declared,
+                         channels=payload.channels, damage=why)
         chunks.append(entry)
         offset += len(c.payload)
     return {
@@ -53,6 +58,11 @@ def format_text(d: dict) -> str:
     for i, c in enumerate(d["chunks"]):
         scale = f", scale {c['scale']:g}" if c.get("layer") and "scale" in c else ""
         lines.append(f"  chunk {i}    {c['label']}{scale}: {c['bytes']} bytes at offset {c['offset']}")
+        if "segments" in c:
+            lines.append(f"  segments   {c['segments']} of {c['segments_declared']} usable "
+                         f"({c['channels']} channels)")
+            if c["damage"]:
+                lines.append(f"  damaged    {c['damage']}: decodes from the segments before it")
     for m in d["truncated"]:
         lines.append(f"  missing    {m} (the file is cut short)")
     return "\n".join(lines)

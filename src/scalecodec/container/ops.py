@@ -6,6 +6,7 @@ from . import fine
 from .format import (
     ENTRY_BYTES,
     HEADER_BYTES,
+    MAX_LAYER_STEP,
     Chunk,
     ChunkKind,
     ContainerError,
@@ -86,6 +87,9 @@ def spatial_layers(stream: Stream) -> list[tuple[int, int]]:
             raise ContainerError(f"chunk {c.label} is out of order")
         if layers and not (c.a >= layers[-1][0] and c.b >= layers[-1][1] and (c.a, c.b) != layers[-1]):
             raise ContainerError(f"{c.label} is not larger than the layer below it")
+        if layers and (c.a > MAX_LAYER_STEP * layers[-1][0] + 2 or c.b > MAX_LAYER_STEP * layers[-1][1] + 2):
+            raise ContainerError(f"{c.label} is more than {MAX_LAYER_STEP}x the layer below it "
+                                 f"({layers[-1][0]}x{layers[-1][1]})")
         layers.append((c.a, c.b))
     if not layers:
         raise ContainerError("no complete base layer chunk: nothing can be decoded")

@@ -23,7 +23,22 @@ class PmfTables:
         self.counts = np.ascontiguousarray(self.counts, dtype=np.int32)
         self.offsets = np.asarray(self.offsets, dtype=np.int32)
         self.lengths = np.asarray(self.lengths, dtype=np.int32)
+        self._check()
         self._models = {}
+
+    def _check(self) -> None:
+        """Tables come from model files: each must be a distribution the
+        coder can use, or decoding would be garbage or a panic."""
+        t = len(self.lengths)
+        if self.counts.ndim != 2 or self.counts.shape[0] != t or self.offsets.shape != (t,):
+            raise ValueError("probability tables have inconsistent shapes")
+        if t and (self.lengths.min() < 1 or self.lengths.max() >= self.counts.shape[1]):
+            raise ValueError("a probability table's length does not fit its counts")
+        used = np.arange(self.counts.shape[1])[None, :] <= self.lengths[:, None]
+        if np.any(self.counts[used] < 1) or np.any(np.where(used, self.counts, 0).sum(1) != 1 << PROB_BITS):
+            raise ValueError(f"a probability table's counts are not positive integers summing to 2**{PROB_BITS}")
+        if t and np.any(self.offsets.astype(np.int64) + self.lengths > 2**31 - 1):
+            raise ValueError("a probability table's values leave the 32-bit range")
 
     def __len__(self) -> int:
         return len(self.lengths)

@@ -37,14 +37,13 @@ class FixedPointLayer:
         self.in_frac = int(state["in_frac"])
         self.out_frac = np.asarray(state["out_frac"], np.float64)
         self.relu = bool(state["relu"])
+        self._check_state()
         if self.kind == "igdn":
             fan_in, largest_input = self.weight.shape[1], ACT_LIMIT**2
         elif self.kind == "conv":
             fan_in, largest_input = self.weight[0].size, ACT_LIMIT
-        elif self.kind == "deconv":
-            fan_in, largest_input = self.weight[:, 0].size, ACT_LIMIT
         else:
-            raise ValueError(f"unknown fixed-point layer kind {self.kind!r}")
+            fan_in, largest_input = self.weight[:, 0].size, ACT_LIMIT
         worst = fan_in * largest_input * 2.0**WEIGHT_BITS + np.abs(self.bias).max()
         if worst >= EXACT_LIMIT:
             raise ValueError(f"a {self.kind} layer could leave float64's exact integer range")
@@ -52,6 +51,31 @@ class FixedPointLayer:
             self._matrix = self.weight.reshape(self.weight.shape[0], -1)  # (out, in*k*k)
         elif self.kind == "deconv":
             self._matrix = _subpixel_matrix(self.weight)
+
+    def _check_state(self) -> None:
+        """A model file's integers are checked before use: exactness (the
+        bound below) and the output's meaning rest on them."""
+        dims = {"conv": 4, "deconv": 4, "igdn": 2}.get(self.kind)
+        if dims is None:
+            raise ValueError(f"unknown fixed-point layer kind {self.kind!r}")
+        if self.weight.ndim != dims:
+            raise ValueError(f"a {self.kind} layer's weights have {self.weight.ndim} dimensions, not {dims}")
+        outputs = self.weight.shape[1 if self.kind == "deconv" else 0]
+        if self.kind == "igdn" and self.weight.shape[1] != outputs:
+            raise ValueError("an igdn layer's gamma matrix is not square")
+        for name, values, limit in (("weight", self.weight, 2.0**WEIGHT_BITS), ("bias", self.bias, EXACT_LIMIT),
+                                    ("weight_frac", self.weight_frac, 62), ("out_frac", self.out_frac, 62)):
+            if not (np.all(np.isfinite(values)) and np.all(values == np.rint(values))
+                    and np.all(np.abs(values) <= limit)):
+                raise ValueError(f"a {self.kind} layer's {name} are not integers within +-{limit:g}")
+        for name, values in (("bias", self.bias), ("weight_frac", self.weight_frac), ("out_frac", self.out_frac)):
+            if values.shape != (outputs,):
+                raise ValueError(f"a {self.kind} layer's {name} has shape {values.shape}, not ({outputs},)")
+        if not 0 <= self.in_frac <= 30:
+            raise ValueError(f"a {self.kind} layer's in_frac {self.in_frac} is outside 0..30")
+        if self.kind == "igdn" and (self.weight.min() < 0 or self.bias.min() <= 0):
+            # Its square root needs a positive argument.
+            raise ValueError("an igdn layer needs gamma >= 0 and beta > 0")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x: (C, H, W) float64 integers -> (C', H', W') float64 integers."""

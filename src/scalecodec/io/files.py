@@ -42,6 +42,10 @@ def check_output(path: str, force: bool, input_path: str | None = None) -> None:
 
 
 def write_output(path: str, data: bytes, force: bool) -> None:
+    """Write data to path atomically: readers see the whole file or none.
+    Without force, a file that appears meanwhile (another scc racing to the
+    same path) is never replaced: the rename is a link that fails if the
+    name exists."""
     if path == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -55,10 +59,26 @@ def write_output(path: str, data: bytes, force: bool) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except BaseException:
+        if force:
+            os.replace(tmp, p)
+        else:
+            _link_or_fail(tmp, p)
+    except FileExistsError:
+        raise OutputError(f"{path}: already exists (use --force to replace it)") from None
+    finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _link_or_fail(tmp: str, p: Path) -> None:
+    try:
+        os.link(tmp, p)
+    except FileExistsError:
         raise
+    except OSError:
+        # No hard links here (some network and FAT file systems): claim the
+        # name with an exclusive create, then rename over the claim.
+        os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        os.replace(tmp, p)
 
 
 def _umask() -> int:

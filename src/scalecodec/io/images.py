@@ -5,6 +5,8 @@ cares about is lost (with a note), and refused when something would be.
 """
 
 import io
+import threading
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from ..container import ColourFormat
 from ..container.format import MAX_SIDE
 from ..errors import ImageInputError
+from ..limits import DEFAULT_MAX_PIXELS, check_pixels
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -24,15 +27,36 @@ class SourceImage:
     notes: list[str] = field(default_factory=list)
 
 
-def load_image(data: bytes, name: str = "input") -> SourceImage:
+# Pillow's bomb limit is a global; scc's own limit replaces it while a file opens.
+_PILLOW_LIMIT = threading.Lock()
+
+
+def load_image(data: bytes, name: str = "input", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> SourceImage:
+    """A file's bytes as the RGB pixels scc codes; its size is checked
+    against max_pixels from the file's header, before its pixels are read."""
     try:
-        im = Image.open(io.BytesIO(data))
-        im.load()
+        with _PILLOW_LIMIT, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                im = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageInputError(f"{name}: not a readable image ({err})") from None
-    except Image.DecompressionBombError as err:
-        raise ImageInputError(f"{name}: {err}") from None
+        raise ImageInputError(f"{name}: not a readable image ({_reason(err)})") from None
+    check_pixels(im.width, im.height, max_pixels, name)
+    try:
+        im.load()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageInputError(f"{name}: not a readable image ({_reason(err)})") from None
     return source_image(im, name, _png_bit_depth(data))
+
+
+def _reason(err: Exception) -> str:
+    # Pillow names the file object it was given ("<_io.BytesIO object at 0x...>"): not the user's file.
+    if isinstance(err, UnidentifiedImageError):
+        return "not in a format scc reads: " + ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
+    return str(err) or type(err).__name__
 
 
 def source_image(im: Image.Image, name: str = "input", bit_depth: int = 8) -> SourceImage:

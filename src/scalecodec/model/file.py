@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..entropy.tables import PmfTables
-from ..errors import ModelError
+from ..errors import ModelError, QualityError
 from ..exact.liff import FixedPointLiff
 from ..exact.prior import FixedPointHyperSynthesis
 from ..exact.synthesis import FixedPointSynthesis
@@ -138,6 +138,12 @@ class DecoderModel:
     y_tables: PmfTables
     tree: dict
     enhancement: EnhancementModel | None = None
+
+    def check_quality(self, quality: float) -> float:
+        """quality as the header carries it (8.8 fixed point), if the model offers it."""
+        if not 1 <= quality <= self.levels:  # also refuses NaN
+            raise QualityError(f"quality must be between 1 and {self.levels}, got {quality:g}")
+        return round(quality * 256) / 256
 
     @property
     def basic_channels(self) -> int | None:

@@ -281,7 +281,7 @@ def export(checkpoint: Path, data: Path, out: Path) -> str:
     """Write the model file; returns its id (hex of the first 16 sha256 bytes).
     A spatial checkpoint (base + enhancement layer) gives a model file that
     also holds the enhancement layer."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     cfg = state["config"]
     patches = calibration_patches(data)
     if cfg.get("spatial_base"):

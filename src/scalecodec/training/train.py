@@ -135,7 +135,7 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed * 1000 + self.rank * 7919 + self.step)
 
     def _resume(self):
-        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
         # The base under a spatial run is inside its checkpoint: what must
         # match is the kind of run, not the path it was first read from.
         saved = {**{k: state["config"][k] for k in ("n", "m", "lambdas")},
@@ -320,7 +320,7 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
     if not (cfg.spatial_base or cfg.fine_base):
         return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas), None
     path = cfg.spatial_base or cfg.fine_base
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     base_cfg = state["config"]
     same = [base_cfg[k] for k in ("n", "m")] + list(base_cfg["lambdas"]) == [cfg.n, cfg.m] + list(cfg.lambdas)
     # Both start from the base codec's weights: same shape.

@@ -111,7 +111,7 @@ class LearningCurve:
         if ref_path.exists():
             self.reference = json.loads(ref_path.read_text())
         elif reference:
-            state = torch.load(reference, map_location="cpu", weights_only=False)
+            state = torch.load(reference, map_location="cpu", weights_only=True)
             c = state["config"]
             ref = GainedHyperprior(c["n"], c["m"], c["lambdas"])
             ref.load_state_dict(state["model"])

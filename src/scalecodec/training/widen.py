@@ -115,7 +115,7 @@ def widen(old: GainedHyperprior, m: int, lambdas: list[float]) -> tuple[GainedHy
 
 
 def load_widened(path: str, m: int, lambdas: list[float]) -> tuple[GainedHyperprior, dict]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     cfg = state["config"]
     if cfg.get("spatial_base") or cfg.get("fine_base") or cfg.get("widen_from"):
         raise UsageError(f"{path} is not a plain base-codec checkpoint")
