@@ -205,3 +205,40 @@ def test_a_model_file_with_a_broken_probability_table_is_refused(tmp_path, strea
     write_model(bad, tree)
     r = scc("decode", stream_file, tmp_path / "o.png", "--model", bad)
     assert r.returncode == 5 and "summing to 2**16" in r.stderr.decode()
+
+
+def _rewrite(data: bytes, **header) -> bytes:
+    s = container.parse(data)
+    return container.serialize(dataclasses.replace(s, header=dataclasses.replace(s.header, **header)))
+
+
+def test_a_quality_outside_the_models_range_is_an_invalid_stream(tmp_path, stream):
+    f = tmp_path / "q.scc"
+    f.write_bytes(_rewrite(stream, quality=20.0))  # every CRC right; the model has 7 levels
+    r = scc("decode", f, tmp_path / "o.png")
+    assert r.returncode == 4 and "quality 20 is outside the model's range 1..7" in r.stderr.decode()
+
+
+def test_layers_out_of_order_are_an_invalid_stream(tmp_path):
+    s = container.parse((PHOTO.parent.parent / "vectors" / "spatial-1-2-q4.scc").read_bytes())
+    swapped = container.Stream(s.header, (dataclasses.replace(s.chunks[0], layer=1), s.chunks[1]))
+    f = tmp_path / "swapped.scc"
+    f.write_bytes(container.serialize(swapped))
+    for cmd in (("decode", f, tmp_path / "o.png"), ("truncate", f, tmp_path / "o.scc", "--bytes", 10**6)):
+        r = scc(*cmd)
+        assert r.returncode == 4 and "out of order" in r.stderr.decode(), cmd
+
+
+def test_a_corrupt_segment_table_is_an_invalid_stream(tmp_path):
+    from scalecodec.container import fine
+
+    data = (PHOTO.parent.parent / "vectors" / "fgs-q6.scc").read_bytes()
+    s = container.parse(data)
+    payload = bytearray(s.chunks[0].payload)
+    payload[fine._FIXED.size] ^= 0x01  # the first segment's length, inside the table's CRC-16
+    f = tmp_path / "table.scc"
+    f.write_bytes(container.serialize(container.Stream(
+        s.header, (dataclasses.replace(s.chunks[0], payload=bytes(payload)),))))
+    for cmd in (("decode", f, tmp_path / "o.png"), ("info", f), ("truncate", f, tmp_path / "o.scc", "--bytes", 2000)):
+        r = scc(*cmd)
+        assert r.returncode == 4 and "segment table is corrupt" in r.stderr.decode(), cmd

@@ -211,7 +211,7 @@ def truncate_file(data: bytes, max_bytes: int | None = None, scale: float | None
     else:
         try:
             cut = container.truncate(stream, max_bytes)
-        except container.ContainerError as err:
+        except container.ops.BudgetError as err:
             raise UsageError(str(err)) from None
     return TruncateResult(container.serialize(cut), _kept(stream, cut), notes)
 

@@ -17,6 +17,10 @@ from .format import (
 _CRC_BYTES = 4
 
 
+class BudgetError(ContainerError):
+    """A valid stream that cannot be cut to the size asked for."""
+
+
 def select(stream: Stream, max_layer: int) -> Stream:
     """Keep the chunks a receiver needs for spatial layers <= max_layer."""
     kept = [c for c in stream.chunks if c.layer <= max_layer]
@@ -42,7 +46,7 @@ def truncate(stream: Stream, max_bytes: int) -> Stream:
         keep += 1
     if keep == 0:
         need = size_with(1, len(stream.chunks[0].payload)) if stream.chunks else size_with(0, 0)
-        raise ContainerError(f"{max_bytes} bytes cannot hold the base layer; the minimum is {need} bytes")
+        raise BudgetError(f"{max_bytes} bytes cannot hold the base layer; the minimum is {need} bytes")
     return with_chunks(stream, stream.chunks[:keep])
 
 
@@ -54,7 +58,7 @@ def _truncate_fine(stream: Stream, max_bytes: int) -> Stream:
         return size_with(1, fine.packed_size(payload, segments))
 
     if size(1) > max_bytes:
-        raise ContainerError(f"{max_bytes} bytes cannot hold the basic part of this fine-grained "
+        raise BudgetError(f"{max_bytes} bytes cannot hold the basic part of this fine-grained "
                              f"stream; the minimum is {size(1)} bytes")
     lo, hi = 1, len(payload.segments)  # size() grows with the segments kept
     while lo < hi:

@@ -1,0 +1,54 @@
+"""The fixed-point layers against float64 torch: the same integer arithmetic
+done by another library. Every product and partial sum is an integer below
+2**53 (the layer checks the bound), so the results must be equal, not
+merely close; and outside the bound the layer refuses to be built."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from scalecodec.exact.fixedpoint import ACT_LIMIT, FixedPointLayer
+
+
+def _state(kind, rng, cin=6, cout=5, k=3):
+    shape = {"conv": (cout, cin, k, k), "deconv": (cin, cout, 5, 5), "igdn": (cout, cout)}[kind]
+    weight = rng.integers(-2**15 if kind != "igdn" else 0, 2**15, shape)
+    return {"kind": kind, "weight": weight, "bias": rng.integers(1 if kind == "igdn" else -2**20, 2**20, cout),
+            "weight_frac": rng.integers(8, 14, cout), "in_frac": 10,
+            "out_frac": rng.integers(0, 4, cout) if kind == "igdn" else rng.integers(6, 12, cout),
+            "relu": int(kind == "conv")}
+
+
+def _torch(state, x):
+    w, b = torch.tensor(state["weight"], dtype=torch.float64), torch.tensor(state["bias"], dtype=torch.float64)
+    wf, of = (torch.tensor(state[k], dtype=torch.float64) for k in ("weight_frac", "out_frac"))
+    t = torch.tensor(x)[None]
+    if state["kind"] == "igdn":
+        acc = torch.einsum("oi,bihw->bohw", w, t * t) + b[:, None, None]
+        acc = torch.sqrt(acc * torch.exp2(-2 * state["in_frac"] - wf)[:, None, None]) * t
+        acc = acc * torch.exp2(of - state["in_frac"])[:, None, None]
+        low = -ACT_LIMIT
+    else:
+        acc = (F.conv2d(t, w, padding=w.shape[-1] // 2) if state["kind"] == "conv"
+               else F.conv_transpose2d(t, w, stride=2, padding=2, output_padding=1)) + b[:, None, None]
+        acc = acc * torch.exp2(of - state["in_frac"] - wf)[:, None, None]
+        low = 0 if state["relu"] else -ACT_LIMIT
+    return torch.clamp(torch.round(acc), low, ACT_LIMIT)[0].numpy()  # torch.round is half to even
+
+
+@pytest.mark.parametrize("kind", ["conv", "deconv", "igdn"])
+def test_fixed_point_layers_equal_float64_torch(kind):
+    rng = np.random.default_rng({"conv": 1, "deconv": 2, "igdn": 3}[kind])
+    state = _state(kind, rng, cin=5 if kind == "igdn" else 6)
+    x = rng.integers(-2**15 + 1, 2**15, (5 if kind == "igdn" else 6, 9, 11)).astype(np.float64)
+    got, want = FixedPointLayer(state)(x), _torch(state, x)
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert np.mean(np.abs(got) < ACT_LIMIT) > 0.3 and len(np.unique(got)) > 15  # not all clamped
+
+
+def test_a_layer_that_could_leave_the_exact_range_is_refused():
+    # IGDN squares its inputs: 300 products of up to 2**15 * 2**30 can exceed 2**53.
+    state = _state("igdn", np.random.default_rng(4), cout=300)
+    with pytest.raises(ValueError, match="exact integer range"):
+        FixedPointLayer(state)
