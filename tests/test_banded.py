@@ -47,3 +47,27 @@ def test_banded_analysis_follows_one_pass(monkeypatch):
     assert torch.allclose(banded, whole, atol=1e-4)  # float: equal up to summation order
     monkeypatch.setattr(encoder, "ANALYSIS_HALO", 1)
     assert not torch.allclose(encoder.analysis_in_bands(net.g_a, x), whole, atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(240, 176), (173, 101), (300, 300)])
+def test_liff_in_bands_of_target_rows_gives_the_same_prediction(monkeypatch, size):
+    from scalecodec.exact import liff
+
+    el = load_model(default_model_path("spatial")).enhancement.liff
+    lower = np.random.default_rng(5).integers(0, 256, (60, 88, 3), dtype=np.uint8)
+    lower[20:40, 30:60] = 255  # edges, so neighbouring rows matter
+    whole = el.predict(lower, *size)  # one band: the default holds 2^19 target pixels
+    for band_pixels in (size[0], 3 * size[0], 17 * size[0]):  # 1, 3 and 17 rows a band
+        monkeypatch.setattr(liff, "BAND_PIXELS", band_pixels)
+        assert np.array_equal(el.predict(lower, *size), whole), band_pixels
+
+
+def test_a_shallower_liff_halo_is_not_exact(monkeypatch):
+    from scalecodec.exact import liff
+
+    el = load_model(default_model_path("spatial")).enhancement.liff
+    lower = np.random.default_rng(6).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    whole = el.predict(lower, 100, 80)
+    monkeypatch.setattr(liff, "BAND_PIXELS", 100 * 4)
+    monkeypatch.setattr(type(el), "halo", property(lambda self: 1))
+    assert not np.array_equal(el.predict(lower, 100, 80), whole)

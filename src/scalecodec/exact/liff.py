@@ -21,6 +21,9 @@ INPUT_FRAC = 14  # pixels enter the networks as round(p / 255 * 2^14)
 BICUBIC_FRAC = 14  # bicubic weights are integers in units of 2^-14
 BICUBIC_A = -0.75  # torch's and OpenCV's bicubic kernel
 QUERY_CHUNK = 16384  # target pixels per pass: bounds memory at any size (and fits caches)
+# Target pixels per band: a band's source rows (with their halo) hold the
+# per-source tables, ~2 KB a source pixel, so a band stays near 300 MB.
+BAND_PIXELS = 1 << 19
 HEAD_LIMIT = 2.0**21  # |M| bound: hidden (< 2^15) x M, summed 64 times, stays below 2^53
 
 
@@ -55,13 +58,18 @@ def bicubic_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     return taps, np.rint(w * 2.0**BICUBIC_FRAC)
 
 
-def bicubic(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+def bicubic(pixels: np.ndarray, width: int, height: int, rows: slice = slice(None), top: int = 0,
+            source_height: int | None = None) -> np.ndarray:
     """(3, h, w) pixel integers -> (3, height, width) integers in units of
-    2^-(2*BICUBIC_FRAC) pixel levels; every sum is an exact integer."""
+    2^-(2*BICUBIC_FRAC) pixel levels; every sum is an exact integer. With
+    rows, only those target rows, from pixels holding source rows top.. of
+    an image source_height rows high (the rows their taps reach)."""
     tx, wx = bicubic_weights(pixels.shape[2], width)
-    ty, wy = bicubic_weights(pixels.shape[1], height)
-    rows = np.einsum("chxk,xk->chx", pixels[:, :, tx], wx)
-    return np.einsum("cyxk,yk->cyx", rows[:, ty].transpose(0, 1, 3, 2), wy)
+    ty, wy = bicubic_weights(source_height or pixels.shape[1], height)
+    ty, wy = ty[rows] - top, wy[rows]
+    used = slice(int(ty.min()), int(ty.max()) + 1)
+    across = np.einsum("chxk,xk->chx", pixels[:, used][:, :, tx], wx)
+    return np.einsum("cyxk,yk->cyx", across[:, ty - used.start].transpose(0, 1, 3, 2), wy)
 
 
 class FixedPointLiff:
@@ -92,18 +100,44 @@ class FixedPointLiff:
         if self.first.kind != "conv" or self.first.weight.shape[1] != self.features.layers[-1].weight.shape[0] + 4:
             raise ValueError("the LIFF filter network does not fit its features")
 
+    @property
+    def halo(self) -> int:
+        """Source rows beyond a band that its predictions depend on: the
+        feature network's and the tap convolution's reach, plus the 3x3
+        neighbourhood, plus the bicubic taps' 2."""
+        reach = sum(layer.weight.shape[-1] // 2 for layer in self.features.layers if layer.kind == "conv")
+        return max(reach + self.to_taps.weight.shape[-1] // 2 + 1, 2)
+
     def predict(self, lower: np.ndarray, width: int, height: int) -> np.ndarray:
         """lower (h, w, 3) uint8 -> prediction (3, height, width), float64 in
-        pixel levels: bicubic(lower) + 255 * (filter . neighbourhood + offset)."""
+        pixel levels: bicubic(lower) + 255 * (filter . neighbourhood + offset).
+        Made in bands of target rows, each from the source rows it reaches
+        plus the halo: the same values as one pass, in memory set by the band."""
+        h = lower.shape[0]
+        out = np.empty((3, height, width))
+        iy, _ = nearest_source(h, height)
+        ty, _ = bicubic_weights(h, height)
+        rows = max(1, BAND_PIXELS // width)
+        for r0 in range(0, height, rows):
+            r1 = min(height, r0 + rows)
+            a = max(0, int(min(iy[r0], ty[r0].min())) - self.halo)
+            b = min(h, int(max(iy[r1 - 1], ty[r1 - 1].max())) + 1 + self.halo)
+            out[:, r0:r1] = self._predict_band(lower, a, b, width, height, r0, r1)
+        return out
+
+    def _predict_band(self, lower: np.ndarray, a: int, b: int, width: int, height: int,
+                      r0: int, r1: int) -> np.ndarray:
+        """Target rows r0..r1 from the source rows a..b of lower."""
         h, w = lower.shape[:2]
-        pixels = lower.transpose(2, 0, 1).astype(np.float64)
+        pixels = lower[a:b].transpose(2, 0, 1).astype(np.float64)
+        rows = b - a
         x = np.rint(pixels * 2.0**INPUT_FRAC / 255)
-        feats = self.features(x).reshape(-1, h * w)
+        feats = self.features(x).reshape(-1, rows * w)
         feat_frac = int(self.features.out_frac[0])
-        extra = self.to_taps(feats.reshape(-1, h, w))
+        extra = self.to_taps(feats.reshape(-1, rows, w))
         taps = np.concatenate([_requantize(x, INPUT_FRAC, self.tap_frac),
                                _requantize(extra, int(self.to_taps.out_frac[0]), self.tap_frac)])
-        hoods = _neighbourhoods(taps)  # (9T, h*w)
+        hoods = _neighbourhoods(taps)  # (9T, rows*w)
 
         # First hidden layer = W_f feat(source) + W_y dy(row) + W_x dx(column)
         # + W_t token + bias: exact integer sums in any grouping.
@@ -111,12 +145,13 @@ class FixedPointLiff:
         w1 = self.first.weight[:, :, 0, 0]
         one = 2.0**feat_frac
         iy, dy = nearest_source(h, height)
+        iy, dy = iy[r0:r1] - a, dy[r0:r1]
         ix, dx = nearest_source(w, width)
         token = np.rint(np.array([h / height, w / width]) * one)
         # Source-indexed tables are row-major by source pixel, so gathering
         # a target pixel's row is one contiguous read.
-        per_source = np.ascontiguousarray((w1[:, :c] @ feats).T)  # (h*w, hidden)
-        per_row = w1[:, c] * np.rint(dy * one)[:, None]  # (height, hidden)
+        per_source = np.ascontiguousarray((w1[:, :c] @ feats).T)  # (rows*w, hidden)
+        per_row = w1[:, c] * np.rint(dy * one)[:, None]  # (r1 - r0, hidden)
         per_column = w1[:, c + 1] * np.rint(dx * one)[:, None]  # (width, hidden)
         constant = w1[:, c + 2:] @ token + self.first.bias
 
@@ -125,7 +160,7 @@ class FixedPointLiff:
         hidden = self.head_weight.shape[1]
         width9 = 9 * self.taps
         filters = self.head_weight[: 3 * width9].reshape(3, width9, hidden).transpose(0, 2, 1)
-        m = hoods.T @ filters.reshape(3 * hidden, width9).T  # (h*w, 3*hidden), row-major
+        m = hoods.T @ filters.reshape(3 * hidden, width9).T  # (rows*w, 3*hidden), row-major
         m = np.clip(np.rint(m * 2.0**-self.head_shift), -HEAD_LIMIT, HEAD_LIMIT).reshape(-1, 3, hidden)
         beta = np.rint(hoods.T @ self.head_bias[: 3 * width9].reshape(3, width9).T * 2.0**-self.head_shift)
         offset_weight = self.head_weight[3 * width9:]
@@ -135,13 +170,14 @@ class FixedPointLiff:
         # gathers contiguous and the products single matrix calls.
         second_matrix = self.second.weight[:, :, 0, 0].T
         rows_per_chunk = max(1, QUERY_CHUNK // width)
-        correction = np.empty((height, width, 3))
-        offsets = np.empty((height, width, 3))
-        for r0 in range(0, height, rows_per_chunk):
-            r1 = min(height, r0 + rows_per_chunk)
-            source = (iy[r0:r1, None] * w + ix[None, :]).ravel()
-            acc = np.take(per_source, source, axis=0).reshape(r1 - r0, width, -1)
-            acc += per_row[r0:r1, None]
+        band = r1 - r0
+        correction = np.empty((band, width, 3))
+        offsets = np.empty((band, width, 3))
+        for q0 in range(0, band, rows_per_chunk):
+            q1 = min(band, q0 + rows_per_chunk)
+            source = (iy[q0:q1, None] * w + ix[None, :]).ravel()
+            acc = np.take(per_source, source, axis=0).reshape(q1 - q0, width, -1)
+            acc += per_row[q0:q1, None]
             acc += per_column[None]
             acc += constant
             first = self.first.finish(acc.reshape(source.size, -1), channels_last=True)
@@ -150,12 +186,12 @@ class FixedPointLiff:
             second = self.second.finish(second, channels_last=True)  # (n, hidden)
             dot = np.einsum("ncj,nj->nc", np.take(m, source, axis=0), second)
             dot += np.take(beta, source, axis=0)
-            correction[r0:r1] = dot.reshape(r1 - r0, width, 3)
-            offsets[r0:r1] = (second @ offset_weight.T + offset_bias).reshape(r1 - r0, width, 3)
+            correction[q0:q1] = dot.reshape(q1 - q0, width, 3)
+            offsets[q0:q1] = (second @ offset_weight.T + offset_bias).reshape(q1 - q0, width, 3)
         correction = correction.transpose(2, 0, 1)
         offsets = offsets.transpose(2, 0, 1)
         hidden_frac = int(self.second.out_frac[0])
-        base = bicubic(pixels, width, height) * 2.0 ** (-2 * BICUBIC_FRAC)
+        base = bicubic(pixels, width, height, slice(r0, r1), a, h) * 2.0 ** (-2 * BICUBIC_FRAC)
         dot_scale = 2.0 ** -(self.head_frac + hidden_frac + self.tap_frac - self.head_shift)
         return (base + 255 * correction * dot_scale) + 255 * offsets * 2.0 ** -(self.head_frac + hidden_frac)
 
