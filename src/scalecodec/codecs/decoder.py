@@ -40,7 +40,7 @@ def reconstruct_enhancement_from(el: EnhancementModel, prediction: np.ndarray, y
                                  quality_fixed: int, width: int, height: int) -> np.ndarray:
     """LIFF's prediction plus the decoded residual, rounded once (bitstream_spec.md 6.3)."""
     residual = el.synthesis.values(y_fixed, quality_fixed)[:, :height, :width]
-    return to_pixels(prediction + residual)
+    return to_pixels(prediction, residual)
 
 
 class Decoder:

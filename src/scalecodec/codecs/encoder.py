@@ -34,7 +34,7 @@ class CodedLayer:
     width: int
     height: int
     pixels: np.ndarray | None  # (H, W, 3) uint8, bit-identical to the decoder's
-    prediction: np.ndarray | None  # LIFF's (3, H, W) in pixel levels; None for the base layer
+    prediction: np.ndarray | None  # LIFF's (3, H, W) in pixel levels, for the benchmark only
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -99,6 +99,28 @@ def analysis_in_bands(g_a: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(bands, dim=-2)
 
 
+INPUT_BAND_PIXELS = 1 << 20  # rows of the residual input made per pass
+
+
+def _residual_input(target: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """An enhancement layer's analysis input (6, Hp, Wp) float32, padded to
+    the analysis stride by replicating edges: target - prediction and the
+    prediction, in [0, 1] units. Made in bands of rows, so that beside the
+    result no image-sized temporary exists."""
+    h, w = target.shape[:2]
+    pad = layout.PAD
+    out = np.empty((6, math.ceil(h / pad) * pad, math.ceil(w / pad) * pad), np.float32)
+    rows = max(1, INPUT_BAND_PIXELS // w)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        pred = (prediction[:, r0:r1] / 255).astype(np.float32)
+        out[3:, r0:r1, :w] = pred
+        out[:3, r0:r1, :w] = target[r0:r1].transpose(2, 0, 1).astype(np.float32) / np.float32(255) - pred
+    out[:, :h, w:] = out[:, :h, w - 1 : w]
+    out[:, h:] = out[:, h - 1 : h]
+    return out
+
+
 class Encoder:
     def __init__(self, model: DecoderModel, device: str = "auto"):
         self.model = model
@@ -112,32 +134,38 @@ class Encoder:
         return x.permute(2, 0, 1)[None].float().div(255)
 
     def _latents(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float,
-                 effort: Effort = Effort(), target: np.ndarray | None = None, layer: int = 0):
+                 effort: Effort = Effort(), target=None, layer: int = 0, size: tuple | None = None):
         """x (1, C, H, W) -> z_hat, y's integer entropy parameters (mean,
         index) from the exact prior path, and y's symbols: round(y - mean),
-        or with an effort above 1 those refined against target (3, H, W),
-        what the layer's synthesis should make, in 8-bit levels."""
-        h, w = x.shape[-2:]
+        or with an effort above 1 those refined against target() (3, H, W),
+        what the layer's synthesis should make, in 8-bit levels (made only
+        then). x may come padded already, with size its image's (H, W)."""
+        h, w = size or x.shape[-2:]
         pad = layout.PAD
-        x = F.pad(x, (0, math.ceil(w / pad) * pad - w, 0, math.ceil(h / pad) * pad - h), mode="replicate")
+        if x.shape[-2] % pad or x.shape[-1] % pad:
+            x = F.pad(x, (0, math.ceil(w / pad) * pad - w, 0, math.ceil(h / pad) * pad - h), mode="replicate")
         with torch.no_grad():
             gain, _ = net.gains(torch.tensor([quality - 1.0], device=self.device))
             y = analysis_in_bands(net.g_a, x) * gain
             z_hat = torch.round(net.h_a(y))[0].cpu().double().numpy()
         mean, index = parts.hyper_synthesis(z_hat)
         y = y[0].cpu().double().numpy()
-        if target is None:
+        if effort.level == DEFAULT_EFFORT:
+            target = None  # rounding needs no target
+        elif target is None:
             target = x[0, :3, :h, :w].cpu().double().numpy() * 255
+        else:
+            target = target()
         report = (lambda *a: effort.report(layer, *a)) if effort.report else None
         symbols = refine(parts.synthesis, parts.y_tables, y, mean, index, target, quality,
                          list(parts.tree["architecture"]["lambdas"]), effort.level, self.device, report)
         return z_hat, mean, index, symbols
 
     def _code_layer(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float,
-                    effort: Effort, target: np.ndarray | None = None, layer: int = 0) -> tuple[bytes, np.ndarray]:
+                    effort: Effort, target=None, layer: int = 0, size: tuple | None = None) -> tuple[bytes, np.ndarray]:
         """x (1, C, H, W) -> (the layer's payload, y_hat in 1/256 units as the
         decoder will see it)."""
-        z_hat, mean, index, symbols = self._latents(net, parts, x, quality, effort, target, layer)
+        z_hat, mean, index, symbols = self._latents(net, parts, x, quality, effort, target, layer, size)
         z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), parts.z_tables)
         y_bytes = encode_symbols(symbols, index, parts.y_tables)
         payload = layout.pack(layout.prior_checksum(mean, index), z_hat.size, z_bytes,
@@ -161,10 +189,11 @@ class Encoder:
         return self.code_spatial(pixels, scales, quality, colour, effort=effort)[0]
 
     def code_spatial(self, pixels: np.ndarray, scales: list[float], quality: float,
-                     colour: ColourFormat = ColourFormat.RGB, reconstruct_top: bool = False,
+                     colour: ColourFormat = ColourFormat.RGB, for_benchmark: bool = False,
                      effort: Effort = Effort()) -> tuple[bytes, list[CodedLayer]]:
         """The stream, and per layer what the decoder will compute from it
-        (the same exact functions; the top layer's pixels only if asked)."""
+        (the same exact functions); the top layer's pixels and every layer's
+        prediction only for the benchmark (at 12 MP they are ~0.6 GB)."""
         el = self.model.enhancement
         if el is None:
             raise ModelError(f"{self.model.path} has no enhancement layer; use a spatial model "
@@ -183,16 +212,20 @@ class Encoder:
             target = pixels if (lw, lh) == (w, h) else reference_downscale(pixels, lw, lh)
             lower = layers[-1].pixels
             prediction = el.liff.predict(lower, lw, lh)
-            pred = torch.from_numpy(prediction / 255).float().to(self.device)[None]
-            side = torch.cat([self._tensor(target) - pred, pred], 1)
-            # The layer's synthesis makes the residual over the prediction.
-            residual = target.transpose(2, 0, 1).astype(np.float64) - prediction
-            payload, y_fixed = self._code_layer(self.el_net, el, side, quality, effort, residual, k)
+            side = torch.from_numpy(_residual_input(target, prediction)).to(self.device)[None]
+
+            def residual(target=target, prediction=prediction):
+                # What the layer's synthesis should make: the residual over the prediction.
+                return target.transpose(2, 0, 1).astype(np.float64) - prediction
+
+            payload, y_fixed = self._code_layer(self.el_net, el, side, quality, effort, residual, k, (lh, lw))
+            del side
             chunks.append(Chunk(ChunkKind.SPATIAL, k, lw, lh, payload))
             top = k == len(sizes) - 1
             decoded = (reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, lw, lh)
-                       if reconstruct_top or not top else None)
-            layers.append(CodedLayer(lw, lh, decoded, prediction))
+                       if for_benchmark or not top else None)
+            layers.append(CodedLayer(lw, lh, decoded, prediction if for_benchmark else None))
+            del prediction
         header = Header(self.model.model_id, w, h, colour, 8, quality, bw, bh)
         return container.serialize(Stream(header, tuple(chunks))), layers
 

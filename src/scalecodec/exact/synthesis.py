@@ -81,6 +81,20 @@ class FixedPointSynthesis:
         return to_pixels(self.values(y_fixed, quality_fixed, band_rows))
 
 
-def to_pixels(values: np.ndarray) -> np.ndarray:
-    """(3, H, W) values in 8-bit levels -> (H, W, 3) uint8, rounding half to even."""
-    return np.ascontiguousarray(np.clip(np.rint(values), 0, 255).astype(np.uint8).transpose(1, 2, 0))
+PIXEL_BAND_ELEMENTS = 1 << 22  # values rounded per pass: no image-sized temporaries
+
+
+def to_pixels(*parts: np.ndarray) -> np.ndarray:
+    """The sum of (3, H, W) values in 8-bit levels (e.g. a prediction and its
+    residual, added in that order) -> (H, W, 3) uint8, rounding half to even.
+    In bands of rows, so that no temporary is image-sized."""
+    c, h, w = parts[0].shape
+    out = np.empty((h, w, c), np.uint8)
+    rows = max(1, PIXEL_BAND_ELEMENTS // (c * w))
+    for r0 in range(0, h, rows):
+        band = parts[0][:, r0 : r0 + rows].copy()
+        for part in parts[1:]:
+            band += part[:, r0 : r0 + rows]
+        np.rint(band, out=band)
+        out[r0 : r0 + rows] = np.clip(band, 0, 255, out=band).astype(np.uint8).transpose(1, 2, 0)
+    return out

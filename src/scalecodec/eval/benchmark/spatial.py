@@ -84,7 +84,7 @@ def image_record(path: str, model: str, verify: bool, configs: list, qualities: 
     for scales in configs:
         sizes = layer_sizes(w, h, list(scales))
         for q in qualities:
-            stream, layers = encoder.code_spatial(src, list(scales), q, reconstruct_top=True)
+            stream, layers = encoder.code_spatial(src, list(scales), q, for_benchmark=True)
             if verify:
                 for k, layer in enumerate(layers):
                     decoded = decoder.decode(stream, width=layer.width, height=layer.height).pixels
@@ -110,7 +110,7 @@ def _sweep(encoder, decoder, src, reference, verify: bool) -> list[dict]:
     """One 3-layer stream decoded at every scale by the decoder's rule, the
     naive answer (bicubic resizing of the nearest coded layer) and, at a few
     scales, LIFF predicting up from the layer below instead."""
-    stream, layers = encoder.code_spatial(src, list(SWEEP_CONFIG), SWEEP_QUALITY, reconstruct_top=True)
+    stream, layers = encoder.code_spatial(src, list(SWEEP_CONFIG), SWEEP_QUALITY, for_benchmark=True)
     sizes = [(lay.width, lay.height) for lay in layers]
     bw, bh = sizes[0]
     liff = encoder.model.enhancement.liff
