@@ -71,3 +71,19 @@ def test_a_shallower_liff_halo_is_not_exact(monkeypatch):
     monkeypatch.setattr(liff, "BAND_PIXELS", 100 * 4)
     monkeypatch.setattr(type(el), "halo", property(lambda self: 1))
     assert not np.array_equal(el.predict(lower, 100, 80), whole)
+
+
+def test_the_residual_input_in_bands_is_the_whole_image_formula(monkeypatch):
+    import torch
+    import torch.nn.functional as F
+
+    from scalecodec.codecs import encoder
+
+    rng = np.random.default_rng(8)
+    target = rng.integers(0, 256, (70, 45, 3), dtype=np.uint8)
+    prediction = rng.uniform(-20, 280, (3, 70, 45))
+    t = torch.from_numpy(target).permute(2, 0, 1)[None].float().div(255)
+    p = torch.from_numpy(prediction / 255).float()[None]
+    want = F.pad(torch.cat([t - p, p], 1), (0, 64 - 45, 0, 128 - 70), mode="replicate")[0].numpy()
+    monkeypatch.setattr(encoder, "INPUT_BAND_PIXELS", 45 * 3)  # three rows a band
+    assert np.array_equal(encoder._residual_input(target, prediction), want)

@@ -213,19 +213,21 @@ class Encoder:
             lower = layers[-1].pixels
             prediction = el.liff.predict(lower, lw, lh)
             side = torch.from_numpy(_residual_input(target, prediction)).to(self.device)[None]
-
-            def residual(target=target, prediction=prediction):
-                # What the layer's synthesis should make: the residual over the prediction.
-                return target.transpose(2, 0, 1).astype(np.float64) - prediction
-
+            top = k == len(sizes) - 1
+            residual = None
+            if effort.level != DEFAULT_EFFORT:
+                def residual(target=target, prediction=prediction):
+                    # What the layer's synthesis should make: the residual over the prediction.
+                    return target.transpose(2, 0, 1).astype(np.float64) - prediction
+            elif top and not for_benchmark:
+                prediction = None  # nothing needs the top layer's prediction again: free it now
             payload, y_fixed = self._code_layer(self.el_net, el, side, quality, effort, residual, k, (lh, lw))
             del side
             chunks.append(Chunk(ChunkKind.SPATIAL, k, lw, lh, payload))
-            top = k == len(sizes) - 1
             decoded = (reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, lw, lh)
                        if for_benchmark or not top else None)
             layers.append(CodedLayer(lw, lh, decoded, prediction if for_benchmark else None))
-            del prediction
+            del prediction, residual
         header = Header(self.model.model_id, w, h, colour, 8, quality, bw, bh)
         return container.serialize(Stream(header, tuple(chunks))), layers
 

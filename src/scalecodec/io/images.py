@@ -102,7 +102,14 @@ def _png_bit_depth(data: bytes) -> int:
     return 8
 
 
+# zlib level 1: writing a 12 MP decode's PNG took 9.6 s at level 6 (Pillow's
+# default) and 1.8 s at level 1, whose files were 1.5% smaller on a Kodak
+# photo and 19% larger on a smooth upscaled one (measured 2026-12-04).
+PNG_COMPRESS_LEVEL = 1
+
+
 def encode_image(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format=fmt)
+    options = {"compress_level": PNG_COMPRESS_LEVEL} if fmt == "PNG" else {}
+    Image.fromarray(pixels).save(buf, format=fmt, **options)
     return buf.getvalue()
