@@ -31,9 +31,11 @@ class Decoded:
 
 def reconstruct_enhancement(el: EnhancementModel, lower: np.ndarray, y_fixed: np.ndarray,
                             quality_fixed: int, width: int, height: int) -> np.ndarray:
-    """An enhancement layer's pixels from the decoded layer below and its latents."""
-    prediction = el.liff.predict(lower, width, height)
-    return reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, width, height)
+    """An enhancement layer's pixels from the decoded layer below and its
+    latents: the prediction is added into the residual as it is made (x + y
+    is y + x in IEEE arithmetic), so no image-sized prediction is held."""
+    residual = el.synthesis.values(y_fixed, quality_fixed)[:, :height, :width]
+    return to_pixels(el.liff.predict(lower, width, height, add_to=residual))
 
 
 def reconstruct_enhancement_from(el: EnhancementModel, prediction: np.ndarray, y_fixed: np.ndarray,
