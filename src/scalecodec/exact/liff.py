@@ -22,8 +22,8 @@ BICUBIC_FRAC = 14  # bicubic weights are integers in units of 2^-14
 BICUBIC_A = -0.75  # torch's and OpenCV's bicubic kernel
 QUERY_CHUNK = 16384  # target pixels per pass: bounds memory at any size (and fits caches)
 # Target pixels per band: a band's source rows (with their halo) hold the
-# per-source tables, ~2 KB a source pixel, so a band stays near 300 MB.
-BAND_PIXELS = 1 << 19
+# per-source tables, ~2.7 KB a source pixel; at 2x, about 200 MB a band.
+BAND_PIXELS = 1 << 18
 HEAD_LIMIT = 2.0**21  # |M| bound: hidden (< 2^15) x M, summed 64 times, stays below 2^53
 
 
@@ -168,7 +168,9 @@ class FixedPointLiff:
         width9 = 9 * self.taps
         filters = self.head_weight[: 3 * width9].reshape(3, width9, hidden).transpose(0, 2, 1)
         m = hoods.T @ filters.reshape(3 * hidden, width9).T  # (rows*w, 3*hidden), row-major
-        m = np.clip(np.rint(m * 2.0**-self.head_shift), -HEAD_LIMIT, HEAD_LIMIT).reshape(-1, 3, hidden)
+        m *= 2.0**-self.head_shift  # in place: m is the band's largest table
+        np.rint(m, out=m)
+        m = np.clip(m, -HEAD_LIMIT, HEAD_LIMIT, out=m).reshape(-1, 3, hidden)
         beta = np.rint(hoods.T @ self.head_bias[: 3 * width9].reshape(3, width9).T * 2.0**-self.head_shift)
         offset_weight = self.head_weight[3 * width9:]
         offset_bias = self.head_bias[3 * width9:]
