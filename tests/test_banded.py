@@ -73,7 +73,7 @@ def test_a_shallower_liff_halo_is_not_exact(monkeypatch):
     assert not np.array_equal(el.predict(lower, 100, 80), whole)
 
 
-def test_the_residual_input_in_bands_is_the_whole_image_formula(monkeypatch):
+def test_the_analysis_inputs_in_bands_are_the_whole_image_formula(monkeypatch):
     import torch
     import torch.nn.functional as F
 
@@ -87,3 +87,5 @@ def test_the_residual_input_in_bands_is_the_whole_image_formula(monkeypatch):
     want = F.pad(torch.cat([t - p, p], 1), (0, 64 - 45, 0, 128 - 70), mode="replicate")[0].numpy()
     monkeypatch.setattr(encoder, "INPUT_BAND_PIXELS", 45 * 3)  # three rows a band
     assert np.array_equal(encoder._residual_input(target, prediction), want)
+    want = F.pad(t, (0, 64 - 45, 0, 128 - 70), mode="replicate")[0].numpy()
+    assert np.array_equal(encoder._image_input(target), want)

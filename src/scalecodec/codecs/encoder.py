@@ -99,26 +99,46 @@ def analysis_in_bands(g_a: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(bands, dim=-2)
 
 
-INPUT_BAND_PIXELS = 1 << 20  # rows of the residual input made per pass
+INPUT_BAND_PIXELS = 1 << 20  # rows of an analysis input made per pass
+
+
+def _padded(channels: int, h: int, w: int) -> np.ndarray:
+    pad = layout.PAD
+    return np.empty((channels, math.ceil(h / pad) * pad, math.ceil(w / pad) * pad), np.float32)
+
+
+def _replicate_edges(out: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Fill the padding right of and below the h x w image with its edge (as F.pad's "replicate")."""
+    out[:, :h, w:] = out[:, :h, w - 1 : w]
+    out[:, h:] = out[:, h - 1 : h]
+    return out
+
+
+def _image_input(pixels: np.ndarray) -> np.ndarray:
+    """The analysis input (3, Hp, Wp) float32 of (H, W, 3) uint8 pixels: in
+    [0, 1], padded to the analysis stride by replicating edges, made in bands
+    of rows, so that beside the result no image-sized temporary exists."""
+    h, w = pixels.shape[:2]
+    out = _padded(3, h, w)
+    rows = max(1, INPUT_BAND_PIXELS // w)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        out[:, r0:r1, :w] = pixels[r0:r1].transpose(2, 0, 1).astype(np.float32) / np.float32(255)
+    return _replicate_edges(out, h, w)
 
 
 def _residual_input(target: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """An enhancement layer's analysis input (6, Hp, Wp) float32, padded to
-    the analysis stride by replicating edges: target - prediction and the
-    prediction, in [0, 1] units. Made in bands of rows, so that beside the
-    result no image-sized temporary exists."""
+    """An enhancement layer's analysis input (6, Hp, Wp) float32, as
+    _image_input: target - prediction and the prediction, in [0, 1] units."""
     h, w = target.shape[:2]
-    pad = layout.PAD
-    out = np.empty((6, math.ceil(h / pad) * pad, math.ceil(w / pad) * pad), np.float32)
+    out = _padded(6, h, w)
     rows = max(1, INPUT_BAND_PIXELS // w)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         pred = (prediction[:, r0:r1] / 255).astype(np.float32)
         out[3:, r0:r1, :w] = pred
         out[:3, r0:r1, :w] = target[r0:r1].transpose(2, 0, 1).astype(np.float32) / np.float32(255) - pred
-    out[:, :h, w:] = out[:, :h, w - 1 : w]
-    out[:, h:] = out[:, h - 1 : h]
-    return out
+    return _replicate_edges(out, h, w)
 
 
 class Encoder:
@@ -129,9 +149,8 @@ class Encoder:
         el = model.enhancement
         self.el_net = analysis_network(el, model.path, in_channels=6).to(self.device) if el else None
 
-    def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.array(pixels, np.uint8)).to(self.device)
-        return x.permute(2, 0, 1)[None].float().div(255)
+    def _input(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(self.device)[None]
 
     def _latents(self, net: GainedHyperprior, parts, x: torch.Tensor, quality: float,
                  effort: Effort = Effort(), target=None, layer: int = 0, size: tuple | None = None):
@@ -177,7 +196,8 @@ class Encoder:
         """pixels: (H, W, 3) uint8 -> a complete single-layer stream."""
         quality = self.model.check_quality(quality)
         h, w = pixels.shape[:2]
-        payload, _ = self._code_layer(self.net, self.model, self._tensor(pixels), quality, effort)
+        payload, _ = self._code_layer(self.net, self.model, self._input(_image_input(pixels)), quality, effort,
+                                      size=(h, w))
         header = Header(self.model.model_id, w, h, colour, 8, quality)
         return container.serialize(Stream(header, (Chunk(ChunkKind.BASE, 0, w, h, payload),)))
 
@@ -203,8 +223,9 @@ class Encoder:
         sizes = layer_sizes(w, h, scales)
         quality_fixed = round(quality * 256) - 256
         bw, bh = sizes[0]
-        payload, y_fixed = self._code_layer(self.net, self.model, self._tensor(reference_downscale(pixels, bw, bh)),
-                                            quality, effort)
+        payload, y_fixed = self._code_layer(self.net, self.model,
+                                            self._input(_image_input(reference_downscale(pixels, bw, bh))),
+                                            quality, effort, size=(bh, bw))
         chunks = [Chunk(ChunkKind.BASE, 0, bw, bh, payload)]
         # Each layer is predicted from exactly what the decoder will have.
         layers = [CodedLayer(bw, bh, self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw], None)]
@@ -212,7 +233,7 @@ class Encoder:
             target = pixels if (lw, lh) == (w, h) else reference_downscale(pixels, lw, lh)
             lower = layers[-1].pixels
             prediction = el.liff.predict(lower, lw, lh)
-            side = torch.from_numpy(_residual_input(target, prediction)).to(self.device)[None]
+            side = self._input(_residual_input(target, prediction))
             top = k == len(sizes) - 1
             residual = None
             if effort.level != DEFAULT_EFFORT:
@@ -245,7 +266,8 @@ class Encoder:
                                "stream's cuts are not what it optimises, so it is encoded at effort 1")
         quality = self.model.check_quality(quality)
         h, w = pixels.shape[:2]
-        z_hat, mean, index, symbols = self._latents(self.net, self.model, self._tensor(pixels), quality)
+        z_hat, mean, index, symbols = self._latents(self.net, self.model, self._input(_image_input(pixels)), quality,
+                                                    size=(h, w))
         z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), self.model.z_tables)
         y_head, segments = encode_segments(symbols, index, self.model.y_tables,
                                            fine_channel_ends(basic, self.model.m))
