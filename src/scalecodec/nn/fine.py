@@ -12,7 +12,6 @@ side information says the order; it is the channel index.
 
 import torch
 
-from .density import gaussian_likelihood, ste_round
 from .model import GainedHyperprior
 
 BASIC_CHANNELS = 4
@@ -25,16 +24,11 @@ class PrefixHyperprior(GainedHyperprior):
         """Training pass. prefixes: per prefix, a (B,) tensor of channel counts.
         Returns the reconstruction of every prefix, the per-channel bits of
         y (B, M) and the bits of z (B,)."""
-        gain, inverse_gain = self.gains(quality)
-        y = self.g_a(x).float() * gain
-        z = self.h_a(y).float()
-        mean, scale = self.h_s(ste_round(z)).float().chunk(2, dim=1)
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
-            y_lik = gaussian_likelihood(y + torch.empty_like(y).uniform_(-0.5, 0.5), mean, scale)
-        y_hat = ste_round(y - mean) + mean
+        t = self.latents(x, quality)
+        y_lik, z_lik = self.noisy_likelihoods(t)
+        y_hat, mean = t["y_hat"], t["mean"]
         channel = torch.arange(self.m, device=x.device)[None, :, None, None]
-        x_hats = [self.g_s(torch.where(channel < k[:, None, None, None], y_hat, mean) * inverse_gain).float()
+        x_hats = [self.g_s(torch.where(channel < k[:, None, None, None], y_hat, mean) * t["inverse_gain"]).float()
                   for k in prefixes]
         return {"x_hats": x_hats, "y_bits": -torch.log2(y_lik).sum((2, 3)),
                 "z_bits": -torch.log2(z_lik).flatten(1).sum(1)}
@@ -42,10 +36,8 @@ class PrefixHyperprior(GainedHyperprior):
     @torch.no_grad()
     def channel_importance(self, x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
         """(M,) MSE added by replacing each channel alone with its mean."""
-        gain, inverse_gain = self.gains(quality)
-        y = self.g_a(x) * gain
-        mean, _ = self.h_s(torch.round(self.h_a(y))).chunk(2, dim=1)
-        y_hat = torch.round(y - mean) + mean
+        t = self.latents(x, quality)
+        y_hat, mean, inverse_gain = t["y_hat"], t["mean"], t["inverse_gain"]
         full = self.g_s(y_hat * inverse_gain)
         added = torch.empty(self.m)
         for c in range(self.m):

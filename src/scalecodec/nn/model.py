@@ -45,27 +45,39 @@ class GainedHyperprior(nn.Module):
         ig = (1 - t) * inverse[lo] + t * inverse[lo + 1]
         return g[:, :, None, None], ig[:, :, None, None]
 
-    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
-        """Training pass: uniform noise for rates, rounding for reconstruction."""
+    def latents(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
+        """The analysis pass, written once for training, inference, validation
+        and export: y (after the gain), z (unrounded), the prior's mean and
+        scale from z rounded, y_hat (y rounded around its mean) and the
+        inverse gain. Rounding is straight-through, so gradients flow in
+        training; its values are exact roundings ((round(v) - v) + v is
+        round(v) in floating point), so inference gets the same numbers."""
         gain, inverse_gain = self.gains(quality)
         y = self.g_a(x).float() * gain
         z = self.h_a(y).float()
-        params = self.h_s(ste_round(z)).float()
-        mean, scale = params.chunk(2, dim=1)
-        # Rates stay in fp32 even under bf16 autocast: log-likelihoods of
-        # nearly-certain symbols need the mantissa.
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
-            y_lik = gaussian_likelihood(y + torch.empty_like(y).uniform_(-0.5, 0.5), mean, scale)
+        mean, scale = self.h_s(ste_round(z)).float().chunk(2, dim=1)
         y_hat = ste_round(y - mean) + mean
-        x_hat = self.g_s(y_hat * inverse_gain).float()
-        return {"x_hat": x_hat, "likelihoods": (y_lik, z_lik)}
+        return {"y": y, "z": z, "mean": mean, "scale": scale, "y_hat": y_hat, "inverse_gain": inverse_gain}
+
+    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
+        """Training pass: uniform noise for rates, rounding for reconstruction."""
+        t = self.latents(x, quality)
+        x_hat = self.g_s(t["y_hat"] * t["inverse_gain"]).float()
+        return {"x_hat": x_hat, "likelihoods": self.noisy_likelihoods(t)}
+
+    def noisy_likelihoods(self, t: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """y's and z's likelihoods under additive uniform noise (the training
+        proxy for rounding). They stay in fp32 even under bf16 autocast:
+        log-likelihoods of nearly-certain symbols need the mantissa."""
+        y, z = t["y"], t["z"]
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
+            y_lik = gaussian_likelihood(y + torch.empty_like(y).uniform_(-0.5, 0.5), t["mean"], t["scale"])
+        return y_lik, z_lik
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
         """Inference pass (rounding, no rates): what a decoder shows, in float.
         x must be padded to a multiple of 64."""
-        gain, inverse_gain = self.gains(quality)
-        y = self.g_a(x) * gain
-        mean, _ = self.h_s(torch.round(self.h_a(y))).chunk(2, dim=1)
-        return self.g_s((torch.round(y - mean) + mean) * inverse_gain).clamp(0, 1)
+        t = self.latents(x, quality)
+        return self.g_s(t["y_hat"] * t["inverse_gain"]).clamp(0, 1)

@@ -172,13 +172,9 @@ def calibration_latents(model: GainedHyperprior, inputs: list[torch.Tensor]):
     every quality level in turn."""
     zs, ys = [], []
     for i, x in enumerate(inputs):
-        q = torch.full((x.shape[0],), float(i % model.levels))
-        gain, inverse_gain = model.gains(q)
-        y = model.g_a(x) * gain
-        z = model.h_a(y)
-        mean, _ = model.h_s(torch.round(z)).chunk(2, 1)
-        zs.append(z)
-        ys.append((torch.round(y - mean) + mean) * inverse_gain)
+        t = model.latents(x, torch.full((x.shape[0],), float(i % model.levels)))
+        zs.append(t["z"])
+        ys.append(t["y_hat"] * t["inverse_gain"])
     return zs, ys
 
 

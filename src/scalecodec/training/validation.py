@@ -64,16 +64,12 @@ def measure(model: GainedHyperprior, images: torch.Tensor, batch: int = 8) -> di
     for k in range(levels):
         for i in range(0, len(images), batch):
             x = images[i : i + batch].to(device)
-            q = torch.full((len(x),), float(k), device=device)
-            gain, inverse_gain = model.gains(q)
-            y = model.g_a(x).float() * gain
-            z = torch.round(model.h_a(y).float())
-            mean, scale = model.h_s(z).float().chunk(2, dim=1)
-            y_hat = torch.round(y - mean) + mean
-            b = -torch.log2(gaussian_likelihood(y_hat, mean, scale)).flatten(1).sum(1)
-            b += -torch.log2(model.z_density.likelihood(z)).flatten(1).sum(1)
+            t = model.latents(x, torch.full((len(x),), float(k), device=device))
+            y_hat = t["y_hat"]
+            b = -torch.log2(gaussian_likelihood(y_hat, t["mean"], t["scale"])).flatten(1).sum(1)
+            b += -torch.log2(model.z_density.likelihood(torch.round(t["z"]))).flatten(1).sum(1)
             bits[k] += b.sum().item()
-            x_hat = torch.round(model.g_s(y_hat * inverse_gain).float().clamp(0, 1) * 255)
+            x_hat = torch.round(model.g_s(y_hat * t["inverse_gain"]).float().clamp(0, 1) * 255)
             mse = (x_hat - torch.round(x * 255)).pow(2).flatten(1).mean(1)
             psnr[k] += (10 * torch.log10(255**2 / mse.clamp(min=1e-10))).sum().item()
     pixels = images.shape[2] * images.shape[3] * len(images)
