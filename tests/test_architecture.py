@@ -62,3 +62,18 @@ def test_the_check_finds_a_banned_import():
 def test_every_concept_folder_says_what_it_holds(package):
     doc = ast.get_docstring(ast.parse((SRC / package / "__init__.py").read_text()))
     assert doc and len(doc) > 20
+
+
+def test_the_api_and_the_limits_load_neither_numpy_nor_torch():
+    """`scc truncate` and `info` go through scalecodec.api: importing it (and
+    truncating and describing a stream with it) must stay at the container."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import scalecodec.api as api, scalecodec.limits; "
+            "data = open(sys.argv[1], 'rb').read(); api.truncate_file(data, max_bytes=len(data)); "
+            "api.describe_file(data); "
+            "print(sorted(m for m in ('numpy', 'torch', 'PIL') if m in sys.modules))")
+    vector = Path(__file__).parent / "vectors" / "spatial-1-2-q4.scc"
+    out = subprocess.run([sys.executable, "-c", code, str(vector)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
