@@ -184,6 +184,7 @@ def test_bench_skips_a_missing_codec_and_says_so(folder, tmp_path, monkeypatch):
     assert "skipped jpeg" in (tmp_path / "r" / "results.md").read_text()
 
 
+@needs_cjpeg  # the broken codec is JPEG's entry with its encoder replaced; the rest still runs libjpeg-turbo
 def test_bench_reports_a_failing_tool_and_leaves_its_points_out(folder, tmp_path, monkeypatch):
     broken = codecs_mod.Codec(**{**codecs_mod.PEERS[0].__dict__, "tools": ("false",),
                                  "encode": lambda q, png, ppm, out: ["false"]})
