@@ -31,18 +31,19 @@ REGRESSIONS = HERE / "fuzz-regressions"
 # is after wrong answers and crashes, not after slow large decodes.
 DECODE_MAX_PIXELS = 1 << 18
 
-_HEADER = struct.Struct("<4sBBH16sIIBBHIIH")
-_ENTRY = struct.Struct("<BBHIIII")
 
 
 def fix_crcs(data: bytes) -> bytes:
     """data with every complete chunk's CRC32 and the header CRC recomputed
     (bitstream_spec.md sections 2-3); anything too short is left as it is."""
+    # The container's own layouts, imported here so that atheris instruments them.
+    from scalecodec.container.format import _ENTRY, _HEADER, MAX_CHUNKS
+
     if len(data) < _HEADER.size:
         return data
     count = _HEADER.unpack_from(data)[-1]
     table_end = _HEADER.size + count * _ENTRY.size
-    if count > 4096 or len(data) < table_end + 4:
+    if count > MAX_CHUNKS or len(data) < table_end + 4:
         return data
     out, pos = bytearray(data), table_end + 4
     for i in range(count):

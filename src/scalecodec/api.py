@@ -102,9 +102,8 @@ def encode_file(data: bytes, quality: float, model_path=None, device="auto", nam
     before its pixels are."""
     from .io.images import load_image
 
-    _check_request(quality, model_path, scales, mode)
-    src = load_image(data, name, max_pixels)
-    return encode_source(src, quality, model_path, device, scales, mode, effort, report)
+    path = _check_request(quality, model_path, scales, mode)
+    return _encode(load_image(data, name, max_pixels), quality, path, device, scales, mode, effort, report)
 
 
 def _encoder_model(model_path, scales, mode) -> str | None:
@@ -139,7 +138,12 @@ def encode_source(src, quality: float, model_path=None, device="auto",
     a fine-grained one, cut at any segment. src is an io.images.SourceImage.
     effort 2-9 spends encoding time searching for better symbols
     (encoder.Effort); the decoder is the same."""
-    path = _check_request(quality, model_path, scales, mode)
+    return _encode(src, quality, _check_request(quality, model_path, scales, mode), device, scales, mode,
+                   effort, report)
+
+
+def _encode(src, quality, path, device, scales, mode, effort, report) -> EncodeResult:
+    """encode_source once the request has been checked (path: the model file)."""
     _require_torch()
     from .codecs.encoder import Effort
 
