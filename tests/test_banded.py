@@ -49,6 +49,21 @@ def test_banded_analysis_follows_one_pass(monkeypatch):
     assert not torch.allclose(encoder.analysis_in_bands(net.g_a, x), whole, atol=1e-4)
 
 
+def test_the_analysis_of_a_residual_made_in_bands_is_that_of_the_whole_input(monkeypatch):
+    import torch
+
+    from scalecodec.codecs import encoder
+    from scalecodec.api import open_encoder
+
+    net = open_encoder(default_model_path("spatial"), "cpu").el_net
+    rng = np.random.default_rng(9)
+    side = encoder.ResidualInput(rng.integers(0, 256, (180, 70, 3), dtype=np.uint8),
+                                 rng.uniform(0, 255, (3, 180, 70)), "cpu")
+    monkeypatch.setattr(encoder, "ANALYSIS_BAND_ELEMENTS", 64 * 64 * 5 * 2)  # two latent rows a band
+    whole = side.rows(0, side.shape[2])
+    assert torch.equal(encoder.analysis_in_bands(net.g_a, side), encoder.analysis_in_bands(net.g_a, whole))
+
+
 @pytest.mark.parametrize("size", [(240, 176), (173, 101), (300, 300)])
 def test_liff_in_bands_of_target_rows_gives_the_same_prediction(monkeypatch, size):
     from scalecodec.exact import liff
@@ -85,7 +100,10 @@ def test_the_analysis_inputs_in_bands_are_the_whole_image_formula(monkeypatch):
     t = torch.from_numpy(target).permute(2, 0, 1)[None].float().div(255)
     p = torch.from_numpy(prediction / 255).float()[None]
     want = F.pad(torch.cat([t - p, p], 1), (0, 64 - 45, 0, 128 - 70), mode="replicate")[0].numpy()
+    side = encoder.ResidualInput(target, prediction, "cpu")
+    assert side.shape == (1, *want.shape)
+    assert np.array_equal(side.rows(0, 128)[0].numpy(), want)
+    assert np.array_equal(side.rows(48, 80)[0].numpy(), want[:, 48:80])  # a band across the padding
     monkeypatch.setattr(encoder, "INPUT_BAND_PIXELS", 45 * 3)  # three rows a band
-    assert np.array_equal(encoder._residual_input(target, prediction), want)
     want = F.pad(t, (0, 64 - 45, 0, 128 - 70), mode="replicate")[0].numpy()
     assert np.array_equal(encoder._image_input(target), want)
