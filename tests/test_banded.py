@@ -57,8 +57,9 @@ def test_the_analysis_of_a_residual_made_in_bands_is_that_of_the_whole_input(mon
 
     net = open_encoder(default_model_path("spatial"), "cpu").el_net
     rng = np.random.default_rng(9)
+    prediction = rng.uniform(0, 255, (3, 180, 70))
     side = encoder.ResidualInput(rng.integers(0, 256, (180, 70, 3), dtype=np.uint8),
-                                 rng.uniform(0, 255, (3, 180, 70)), "cpu")
+                                 lambda a, b: prediction[:, a:b], "cpu")
     monkeypatch.setattr(encoder, "ANALYSIS_BAND_ELEMENTS", 64 * 64 * 5 * 2)  # two latent rows a band
     whole = side.rows(0, side.shape[2])
     assert torch.equal(encoder.analysis_in_bands(net.g_a, side), encoder.analysis_in_bands(net.g_a, whole))
@@ -75,6 +76,8 @@ def test_liff_in_bands_of_target_rows_gives_the_same_prediction(monkeypatch, siz
     for band_pixels in (size[0], 3 * size[0], 17 * size[0]):  # 1, 3 and 17 rows a band
         monkeypatch.setattr(liff, "BAND_PIXELS", band_pixels)
         assert np.array_equal(el.predict(lower, *size), whole), band_pixels
+        # Rows asked for alone (as the top layer's analysis asks) are the same rows.
+        assert np.array_equal(el.predict(lower, *size, rows=(7, size[1] - 5)), whole[:, 7 : size[1] - 5])
 
 
 def test_a_shallower_liff_halo_is_not_exact(monkeypatch):
@@ -100,7 +103,7 @@ def test_the_analysis_inputs_in_bands_are_the_whole_image_formula(monkeypatch):
     t = torch.from_numpy(target).permute(2, 0, 1)[None].float().div(255)
     p = torch.from_numpy(prediction / 255).float()[None]
     want = F.pad(torch.cat([t - p, p], 1), (0, 64 - 45, 0, 128 - 70), mode="replicate")[0].numpy()
-    side = encoder.ResidualInput(target, prediction, "cpu")
+    side = encoder.ResidualInput(target, lambda a, b: prediction[:, a:b], "cpu")
     assert side.shape == (1, *want.shape)
     assert np.array_equal(side.rows(0, 128)[0].numpy(), want)
     assert np.array_equal(side.rows(48, 80)[0].numpy(), want[:, 48:80])  # a band across the padding

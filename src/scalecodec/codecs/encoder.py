@@ -132,10 +132,12 @@ def _image_input(pixels: np.ndarray) -> np.ndarray:
 class ResidualInput:
     """An enhancement layer's analysis input (1, 6, Hp, Wp) float32, padded
     as _image_input: target - prediction and the prediction, in [0, 1] units.
-    It is never held whole: the analysis asks for its bands (rows), which at
-    24 MP keeps 0.58 GB off the spatial encode's peak."""
+    It is never held whole: the analysis asks for its bands (rows), and
+    prediction(a, b) gives the prediction's rows a..b, (3, b - a, W), so the
+    top layer's may be made band by band too (0.58 GB each at 24 MP)."""
 
-    def __init__(self, target: np.ndarray, prediction: np.ndarray, device: torch.device | str):
+    def __init__(self, target: np.ndarray, prediction: Callable[[int, int], np.ndarray],
+                 device: torch.device | str):
         h, w = target.shape[:2]
         pad = layout.PAD
         self.target, self.prediction, self.device = target, prediction, device
@@ -144,9 +146,10 @@ class ResidualInput:
     def rows(self, a: int, b: int) -> torch.Tensor:
         """Padded rows [a, b) as a (1, 6, b - a, Wp) tensor on the device."""
         h, w = self.target.shape[:2]
+        first = min(a, h - 1)
         source = np.minimum(np.arange(a, b), h - 1)  # rows below the image replicate its last
         out = np.empty((6, b - a, self.shape[-1]), np.float32)
-        pred = (self.prediction[:, source] / 255).astype(np.float32)
+        pred = (self.prediction(first, min(b, h))[:, source - first] / 255).astype(np.float32)
         out[3:, :, :w] = pred
         out[:3, :, :w] = self.target[source].transpose(2, 0, 1).astype(np.float32) / np.float32(255) - pred
         out[:, :, w:] = out[:, :, w - 1 : w]
@@ -244,9 +247,15 @@ class Encoder:
         for k, (lw, lh) in enumerate(sizes[1:], start=1):
             target = pixels if (lw, lh) == (w, h) else reference_downscale(pixels, lw, lh)
             lower = layers[-1].pixels
-            prediction = el.liff.predict(lower, lw, lh)
-            side = ResidualInput(target, prediction, self.device)
             top = k == len(sizes) - 1
+            if top and effort.level == DEFAULT_EFFORT and not for_benchmark:
+                # Nothing needs the top layer's prediction but its analysis: make it band by band.
+                prediction = None
+                side = ResidualInput(target, lambda a, b: el.liff.predict(lower, lw, lh, rows=(a, b)),
+                                     self.device)
+            else:
+                prediction = el.liff.predict(lower, lw, lh)
+                side = ResidualInput(target, lambda a, b, p=prediction: p[:, a:b], self.device)
             residual = None
             if effort.level != DEFAULT_EFFORT:
                 def residual(target=target, prediction=prediction):

@@ -109,26 +109,29 @@ class FixedPointLiff:
         reach = sum(layer.weight.shape[-1] // 2 for layer in self.features.layers if layer.kind == "conv")
         return max(reach + self.to_taps.weight.shape[-1] // 2 + 1, 2)
 
-    def predict(self, lower: np.ndarray, width: int, height: int, add_to: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, lower: np.ndarray, width: int, height: int, add_to: np.ndarray | None = None,
+                rows: tuple[int, int] | None = None) -> np.ndarray:
         """lower (h, w, 3) uint8 -> prediction (3, height, width), float64 in
         pixel levels: bicubic(lower) + 255 * (filter . neighbourhood + offset).
         Made in bands of target rows, each from the source rows it reaches
         plus the halo: the same values as one pass, in memory set by the band.
         With add_to (3, height, width), the prediction is added into it
         instead (one addition, so the same as prediction + add_to) and
-        add_to is returned: no image-sized prediction is held."""
+        add_to is returned: no image-sized prediction is held. With rows
+        (r0, r1), only those target rows are made: (3, r1 - r0, width)."""
         h = lower.shape[0]
-        out = np.empty((3, height, width)) if add_to is None else add_to
+        first, last = rows or (0, height)
+        out = np.empty((3, last - first, width)) if add_to is None else add_to
         iy, _ = nearest_source(h, height)
         ty, _ = bicubic_weights(h, height)
-        rows = max(1, BAND_PIXELS // width)
-        for r0 in range(0, height, rows):
-            r1 = min(height, r0 + rows)
+        step = max(1, BAND_PIXELS // width)
+        for r0 in range(first, last, step):
+            r1 = min(last, r0 + step)
             a = max(0, int(min(iy[r0], ty[r0].min())) - self.halo)
             b = min(h, int(max(iy[r1 - 1], ty[r1 - 1].max())) + 1 + self.halo)
             band = self._predict_band(lower, a, b, width, height, r0, r1)
             if add_to is None:
-                out[:, r0:r1] = band
+                out[:, r0 - first : r1 - first] = band
             else:
                 out[:, r0:r1] += band
         return out
