@@ -104,9 +104,14 @@ def analysis_in_bands(g_a: torch.nn.Module, x: "torch.Tensor | ResidualInput") -
 INPUT_BAND_PIXELS = 1 << 20  # rows of an analysis input made per pass
 
 
-def _padded(channels: int, h: int, w: int) -> np.ndarray:
+def _padded_size(h: int, w: int) -> tuple[int, int]:
+    """(Hp, Wp): an h x w image padded to the analysis stride."""
     pad = layout.PAD
-    return np.empty((channels, math.ceil(h / pad) * pad, math.ceil(w / pad) * pad), np.float32)
+    return math.ceil(h / pad) * pad, math.ceil(w / pad) * pad
+
+
+def _padded(channels: int, h: int, w: int) -> np.ndarray:
+    return np.empty((channels, *_padded_size(h, w)), np.float32)
 
 
 def _replicate_edges(out: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -138,10 +143,8 @@ class ResidualInput:
 
     def __init__(self, target: np.ndarray, prediction: Callable[[int, int], np.ndarray],
                  device: torch.device | str):
-        h, w = target.shape[:2]
-        pad = layout.PAD
         self.target, self.prediction, self.device = target, prediction, device
-        self.shape = (1, 6, math.ceil(h / pad) * pad, math.ceil(w / pad) * pad)
+        self.shape = (1, 6, *_padded_size(*target.shape[:2]))
 
     def rows(self, a: int, b: int) -> torch.Tensor:
         """Padded rows [a, b) as a (1, 6, b - a, Wp) tensor on the device."""

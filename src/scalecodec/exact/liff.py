@@ -118,7 +118,8 @@ class FixedPointLiff:
         With add_to (3, height, width), the prediction is added into it
         instead (one addition, so the same as prediction + add_to) and
         add_to is returned: no image-sized prediction is held. With rows
-        (r0, r1), only those target rows are made: (3, r1 - r0, width)."""
+        (r0, r1), only those target rows are made (and add_to, if given,
+        holds just them): (3, r1 - r0, width)."""
         h = lower.shape[0]
         first, last = rows or (0, height)
         out = np.empty((3, last - first, width)) if add_to is None else add_to
@@ -133,7 +134,7 @@ class FixedPointLiff:
             if add_to is None:
                 out[:, r0 - first : r1 - first] = band
             else:
-                out[:, r0:r1] += band
+                out[:, r0 - first : r1 - first] += band
         return out
 
     def _predict_band(self, lower: np.ndarray, a: int, b: int, width: int, height: int,
