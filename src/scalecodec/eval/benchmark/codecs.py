@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ... import __version__
+from ...codecs.effort import ITERATIONS
 from ...model.file import default_model_path, model_id_of
 
 # BT.709 full-range 4:4:4 on the way in and its inverse on the way out (about 50 dB
@@ -58,12 +59,15 @@ def scalecodec(model: str | None = None, effort: int = 1) -> Codec:
     path = Path(model) if model else default_model_path()
     name, label = ("scalecodec", "scalecodec") if effort == 1 else (f"scalecodec-e{effort}",
                                                                     f"scalecodec (effort {effort})")
+    # The level's iterations are part of the version (so of the cache key): a
+    # changed ladder is measured anew.
+    search = f", effort {effort}: {ITERATIONS[effort - 1]} iterations" if effort != 1 else ""
     return Codec(
         name, label, "quality", (1, 2, 3, 4, 5, 6, 7), ".scc",
         lambda q, png, ppm, out: [*scc, "encode", png, out, "-q", str(q), *model_args, *effort_args,
                                   "--force", "--quiet"],
         lambda coded, rec: [*scc, "decode", coded, rec, *model_args, "--force", "--quiet"],
-        ".png", lambda: f"scalecodec {__version__}, model {model_id_of(path).hex()}", (),
+        ".png", lambda: f"scalecodec {__version__}, model {model_id_of(path).hex()}{search}", (),
     )
 
 
