@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scalecodec.exact import synthesis
+from scalecodec.exact.fixedpoint import FixedPointLayer
 from scalecodec.model.file import default_model_path, load_model
 
 
@@ -19,11 +19,16 @@ def test_bands_of_any_height_give_the_same_values(kind):
             assert np.array_equal(part.synthesis.values(y, 3 * 256 + 40, band_rows=rows), whole)
 
 
-def test_a_shallower_halo_is_not_exact(monkeypatch):
+def test_a_band_reads_two_latent_rows_each_side_and_no_fewer_will_do(monkeypatch):
     model = load_model()
+    net = model.synthesis.network
+    assert net.rows_for(16 * 3, 16 * 5, 8)[:2] == (1, 7)  # two latent rows each side
+    assert net.rows_for(0, 16 * 2, 8)[:2] == (0, 4)  # clipped to the image
     y = np.random.default_rng(3).integers(-6 * 256, 6 * 256, size=(model.m, 8, 4)).astype(np.int64)
     whole = model.synthesis.values(y, 512, band_rows=8)
-    monkeypatch.setattr(synthesis, "HALO", 1)
+    reads = FixedPointLayer.input_rows
+    monkeypatch.setattr(FixedPointLayer, "input_rows", lambda self, o0, o1: (
+        lambda a, b: (a + 1, b - 1) if self.kind == "deconv" else (a, b))(*reads(self, o0, o1)))
     assert not np.array_equal(model.synthesis.values(y, 512, band_rows=2), whole)
 
 

@@ -77,6 +77,19 @@ class FixedPointLayer:
             # Its square root needs a positive argument.
             raise ValueError("an igdn layer needs gamma >= 0 and beta > 0")
 
+    @property
+    def up(self) -> int:
+        """Output rows per input row."""
+        return 2 if self.kind == "deconv" else 1
+
+    def input_rows(self, o0: int, o1: int) -> tuple[int, int]:
+        """The input rows [i0, i1) that output rows [o0, o1) read (before
+        clipping to the image, outside which the layer reads zeros)."""
+        if self.kind == "deconv":  # output row 2u + a reads input rows u - 1 .. u + 1
+            return o0 // 2 - 1, (o1 - 1) // 2 + 2
+        p = self.weight.shape[-1] // 2 if self.kind == "conv" else 0
+        return o0 - p, o1 + p
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x: (C, H, W) float64 integers -> (C', H', W') float64 integers."""
         if self.kind == "igdn":
@@ -173,8 +186,31 @@ class FixedPointNetwork:
     def out_frac(self) -> np.ndarray:
         return self.layers[-1].out_frac
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float64)
+    def rows_for(self, o0: int, o1: int, height: int) -> tuple[int, int, list[slice]]:
+        """Output rows [o0, o1) of an input `height` rows high: the input rows
+        [i0, i1) they depend on, and per layer the rows of its output that the
+        layers after it read. network(x[:, i0:i1], crops) computes no row
+        more, and gives those rows as one pass over all of x does: each value
+        kept reads only rows computed, or the zeros beyond the image."""
+        heights = [height]
         for layer in self.layers:
+            heights.append(heights[-1] * layer.up)
+        needs = [(o0, o1)]
+        for layer, h in zip(reversed(self.layers), reversed(heights[:-1])):
+            a, b = layer.input_rows(*needs[-1])
+            needs.append((max(0, a), min(h, b)))
+        needs.reverse()
+        crops, start = [], needs[0][0]
+        for layer, (n0, n1) in zip(self.layers, needs[1:]):
+            crops.append(slice(n0 - start * layer.up, n1 - start * layer.up))
+            start = n0
+        return *needs[0], crops
+
+    def __call__(self, x: np.ndarray, crops: list[slice] | None = None) -> np.ndarray:
+        """crops (from rows_for): the rows of each layer's output to keep."""
+        x = np.asarray(x, np.float64)
+        for i, layer in enumerate(self.layers):
             x = layer(x)
+            if crops:
+                x = x[:, crops[i]]
         return x

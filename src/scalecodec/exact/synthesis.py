@@ -14,11 +14,6 @@ from .fixedpoint import ACT_LIMIT, FixedPointNetwork
 from .prior import MEAN_FRAC_BITS
 
 QUALITY_FRAC_BITS = 8  # the header's 8.8 fixed-point quality
-# Latent rows read beyond a band on each side. A 5x5 stride-2 transposed
-# convolution's output row reads input rows within one of its own half; over
-# the four of the synthesis that reaches 1 + 1/2 + 1/4 + 1/8 < 2 latent rows
-# (GDN is per pixel). tests/test_banded.py shows 1 is not enough.
-HALO = 2
 # Elements of the largest activation of one band (float64: 8 bytes each).
 BAND_ELEMENTS = 1 << 24
 Y_LIMIT = 2**24  # |y_hat| bound (in 1/256 units) that keeps y * gain exact
@@ -57,21 +52,22 @@ class FixedPointSynthesis:
         return max(1, BAND_ELEMENTS // (channels * 64 * width))
 
     def _banded(self, x: np.ndarray, rows: int) -> np.ndarray:
-        """The network on bands of latent rows, each read with HALO rows on
-        both sides and cropped to its own output rows. Every output value is
-        the same integer arithmetic as in one pass (what it reads lies within
-        the halo), so the result is identical; memory follows the band."""
+        """The network on bands of latent rows, each read with the rows around
+        it that its output depends on (two latent rows each side, over the
+        four 5x5 stride-2 layers), every layer computing only the rows that
+        the layers after it read (FixedPointNetwork.rows_for). Every output
+        value is the same integer arithmetic as in one pass, so the result is
+        identical; memory follows the band."""
         h = x.shape[1]
-        if rows >= h:
-            return self.network(x)
+        up = int(np.prod([layer.up for layer in self.network.layers]))
         out = None
         for r0 in range(0, h, rows):
             r1 = min(h, r0 + rows)
-            a, b = max(0, r0 - HALO), min(h, r1 + HALO)
-            part = self.network(x[:, a:b])
-            up = part.shape[1] // (b - a)  # output rows per latent row
-            part = part[:, (r0 - a) * up : (r1 - a) * up]
+            a, b, crops = self.network.rows_for(r0 * up, r1 * up, h)
+            part = self.network(x[:, a:b], crops)
             if out is None:
+                if r1 == h:
+                    return part
                 out = np.empty((part.shape[0], h * up, part.shape[2]))
             out[:, r0 * up : r1 * up] = part
         return out

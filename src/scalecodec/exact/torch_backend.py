@@ -54,10 +54,12 @@ class TorchNetwork:
         return getattr(self.network, name)
 
     @torch.no_grad()
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, crops: list[slice] | None = None) -> np.ndarray:
         t = torch.as_tensor(np.asarray(x, np.float64), device=self.device)
-        for layer in self.torch_layers:
+        for i, layer in enumerate(self.torch_layers):
             t = layer(t)
+            if crops:
+                t = t[:, crops[i]]
         return t.cpu().numpy()
 
 
