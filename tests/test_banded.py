@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from scalecodec.exact import synthesis
 from scalecodec.exact.fixedpoint import FixedPointLayer
 from scalecodec.model.file import default_model_path, load_model
 
@@ -30,6 +31,16 @@ def test_a_band_reads_two_latent_rows_each_side_and_no_fewer_will_do(monkeypatch
     monkeypatch.setattr(FixedPointLayer, "input_rows", lambda self, o0, o1: (
         lambda a, b: (a + 1, b - 1) if self.kind == "deconv" else (a, b))(*reads(self, o0, o1)))
     assert not np.array_equal(model.synthesis.values(y, 512, band_rows=2), whole)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_bands_made_at_once_give_the_same_values(monkeypatch, workers):
+    model = load_model()
+    y = np.random.default_rng(5).integers(-6 * 256, 6 * 256, size=(model.m, 11, 6)).astype(np.int64)
+    whole = model.synthesis.values(y, 700, band_rows=11)
+    monkeypatch.setattr(synthesis, "WORKERS", workers)
+    assert np.array_equal(model.synthesis.values(y, 700, band_rows=2), whole)
+    assert np.array_equal(model.synthesis.values(y, 700), whole)  # split between the workers
 
 
 def test_band_height_follows_the_width():

@@ -13,7 +13,7 @@ from conftest import PHOTO
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a decode-only install has: the base dependencies, no torch.
-DECODE_ONLY = ("numpy", "numpy.libs", "PIL", "pillow.libs", "click", "constriction")
+DECODE_ONLY = ("numpy", "numpy.libs", "PIL", "pillow.libs", "click", "constriction", "threadpoolctl.py")
 
 
 @pytest.fixture(scope="module")

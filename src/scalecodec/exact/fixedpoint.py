@@ -51,6 +51,10 @@ class FixedPointLayer:
             self._matrix = self.weight.reshape(self.weight.shape[0], -1)  # (out, in*k*k)
         elif self.kind == "deconv":
             self._matrix = _subpixel_matrix(self.weight)
+            cin, cout = self.weight.shape[:2]
+            # Few outputs (the last layer: 3): scatter the input's 25 taps
+            # instead of gathering a 9x-the-input column buffer.
+            self._taps = _scatter_taps(self._matrix, cin) if 25 * cout < 9 * cin else None
 
     def _check_state(self) -> None:
         """A model file's integers are checked before use: exactness (the
@@ -116,6 +120,8 @@ class FixedPointLayer:
     def _deconv(self, x: np.ndarray) -> np.ndarray:
         """Stride 2, padding 2, output padding 1, as a 3x3 convolution to the
         four output phases followed by a pixel shuffle: one matrix product."""
+        if self._taps is not None:
+            return _scattered_deconv(self._taps, x)
         c4, h, w = self._matrix.shape[0], x.shape[1], x.shape[2]
         phases = _banded_matmul(self._matrix, x, 3).reshape(c4 // 4, 2, 2, h, w)
         return phases.transpose(0, 3, 1, 4, 2).reshape(c4 // 4, 2 * h, 2 * w)
@@ -156,6 +162,41 @@ def _subpixel_matrix(weight: np.ndarray) -> np.ndarray:
     return taps.reshape(cout * 4, cin * 9)
 
 
+def _scatter_taps(matrix: np.ndarray, cin: int) -> tuple[np.ndarray, list]:
+    """The subpixel matrix's nonzero taps stacked for one product with the
+    input: (taps * out, in), and per tap its output phase (a, b) and input
+    shift (sr, sc) in 0..2."""
+    m = matrix.reshape(-1, 2, 2, cin, 3, 3)
+    taps = [(a, b, sr, sc) for a in range(2) for b in range(2) for sr in range(3) for sc in range(3)
+            if np.any(m[:, a, b, :, sr, sc])]
+    return np.concatenate([m[:, a, b, :, sr, sc] for a, b, sr, sc in taps]), taps
+
+
+def _scattered_deconv(taps: tuple[np.ndarray, list], x: np.ndarray) -> np.ndarray:
+    """The subpixel deconvolution as (taps x in) @ input, each tap's product
+    then added into its output phase at its shift. On the input padded by one
+    and flattened, a shift is an offset, so every addend is one contiguous
+    slice. The sums are the same integers as the gathered form's (exact in
+    float64 in any order). In bands of rows, for a bounded product buffer."""
+    stacked, where = taps
+    cout, (cin, h, w) = stacked.shape[0] // len(where), x.shape
+    wp = w + 2
+    # One more zero row below: the last row's two widest shifts end 2 past it.
+    flat = np.pad(x, ((0, 0), (1, 2), (1, 1))).reshape(cin, -1)
+    out = np.empty((cout, h, 2, w, 2))
+    band = max(1, _BAND_ELEMENTS // (stacked.shape[0] * wp))
+    for r0 in range(0, h, band):
+        r1 = min(h, r0 + band)
+        n = (r1 - r0) * wp
+        products = stacked @ flat[:, r0 * wp : (r1 + 2) * wp + 2]
+        phases = np.zeros((2, 2, cout, n))
+        for t, (a, b, sr, sc) in enumerate(where):
+            off = sr * wp + sc
+            phases[a, b] += products[t * cout : (t + 1) * cout, off : off + n]
+        out[:, r0:r1] = phases.reshape(2, 2, cout, r1 - r0, wp)[..., :w].transpose(2, 3, 0, 4, 1)
+    return out.reshape(cout, 2 * h, 2 * w)
+
+
 def _banded_matmul(matrix: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
     """matrix @ im2col(x) for a k x k stride-1 window with padding k//2, in
     bands of rows so that the column buffer stays small on large images."""
@@ -174,6 +215,8 @@ def _banded_matmul(matrix: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
 
 class FixedPointNetwork:
     """A chain of fixed-point layers; input and output are integer arrays."""
+
+    parallel_bands = True  # numpy releases the GIL: bands can be made in threads
 
     def __init__(self, layers: list[dict]):
         self.layers = [FixedPointLayer(s) for s in layers]

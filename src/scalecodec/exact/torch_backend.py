@@ -45,6 +45,8 @@ class TorchNetwork:
     """A FixedPointNetwork evaluated by torch on device: numpy in, numpy out,
     the same values. Its other attributes are the wrapped network's."""
 
+    parallel_bands = False  # torch has its own threads (and a GPU its own queue)
+
     def __init__(self, network: FixedPointNetwork, device: torch.device):
         self.network = network
         self.device = device
