@@ -83,11 +83,18 @@ def test_bench_measures_an_effort_as_a_codec_of_its_own(tmp_path, monkeypatch):
     original = suite.scalecodec
     monkeypatch.setattr(suite, "scalecodec",
                         lambda model, effort=1: dataclasses.replace(original(model, effort), settings=(2, 4, 6)))
-    r = suite.run_benchmark(folder, tmp_path / "out", ["scalecodec"], scalable=False, efforts=(2,))
+    # With the large-photo row of the speed table, at a size a test can afford.
+    r = suite.run_benchmark(folder, tmp_path / "out", ["scalecodec"], scalable=False, efforts=(2,),
+                            large_photo=(320, 256))
     rows = r["summary"]["rows"]
     assert set(rows) == {"scalecodec", "scalecodec-e2"}
     assert rows["scalecodec-e2"]["bd_rate_vs_scalecodec_pct"]["psnr"] is not None
     a, b = r["points"]["scalecodec"], r["points"]["scalecodec-e2"]
     assert [p["bytes"] for p in a] != [p["bytes"] for p in b]
-    assert "scalecodec (effort 2)" in (tmp_path / "out" / "results.md").read_text()
+    report = (tmp_path / "out" / "results.md").read_text()
+    assert "scalecodec (effort 2)" in report
+    large = r["scalecodec_library"]["large_photo"]
+    assert (large["width"], large["height"]) == (320, 256) and large["decode"]["seconds"] > 0
+    assert "| scalecodec, 320x256 photo (a.png enlarged) |" in report
     assert scc("bench", folder, "--effort", "1,12", "-o", tmp_path / "x").returncode == 2
+    assert scc("bench", folder, "--large", "12mp", "-o", tmp_path / "y").returncode == 2

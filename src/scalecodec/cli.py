@@ -420,10 +420,13 @@ def bench_spatial_command(folder, out_dir, jobs, model_path, force):
 @click.option("--effort", "efforts", default="1", show_default=True, metavar="LIST",
               help="scalecodec's encoder efforts, e.g. 1,3,5: each above 1 is measured as a codec "
                    "of its own (scalecodec-eN) against the default.")
+@click.option("--large", "large", default="4032x3024", show_default=True, metavar="WxH",
+              help="Also time scalecodec's whole encode and decode processes on the first image "
+                   "enlarged to this size (a phone photo); 0 skips it.")
 @model_option
 @force_option
 @user_errors
-def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, model_path, force):
+def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, large, model_path, force):
     """Rate-distortion, speed and memory of scalecodec and the established
     codecs (each through its real encoder and decoder) on the images in FOLDER.
 
@@ -446,8 +449,14 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, mode
     if not set(levels) <= set(EFFORTS):
         raise UsageError(f"efforts are {EFFORTS[0]} to {EFFORTS[-1]}; got {efforts}")
     try:
+        size = None if large == "0" else tuple(int(v) for v in large.lower().split("x"))
+    except ValueError:
+        size = ()
+    if size is not None and (len(size) != 2 or min(size) < 16):
+        raise UsageError(f"--large takes WIDTHxHEIGHT, e.g. 4032x3024, or 0; got {large!r}")
+    try:
         run_benchmark(Path(folder), out, names, model_path, Path(cache_dir) if cache_dir else None,
-                      scalable=not no_scalable, force=force, efforts=levels)
+                      scalable=not no_scalable, force=force, efforts=levels, large_photo=size)
     except KeyboardInterrupt:
         _fail(130, "interrupted; finished points are cached, run the same command to resume")
 

@@ -78,6 +78,12 @@ def markdown(r: dict) -> str:
         L.append(f"| {labels[name]} | {e['median_s']:.3f} | {e['megapixels_per_s']:.2f} | "
                  f"{_f(e['peak_mib'], '{:.0f}')} | {d['median_s']:.3f} | {d['megapixels_per_s']:.2f} | "
                  f"{_f(d['peak_mib'], '{:.0f}')} |")
+    large = (r.get("scalecodec_library") or {}).get("large_photo")
+    if large:
+        e, d = large["encode"], large["decode"]
+        L.append(f"| scalecodec, {large['width']}x{large['height']} photo ({large['source']} enlarged) "
+                 f"| {e['seconds']:.3f} | {e['megapixels_per_s']:.2f} | {_f(e['peak_mib'], '{:.0f}')} "
+                 f"| {d['seconds']:.3f} | {d['megapixels_per_s']:.2f} | {_f(d['peak_mib'], '{:.0f}')} |")
     lib = r.get("scalecodec_library")
     if lib:
         L += ["", f"scalecodec as a library, model loaded, quality {lib['quality']:g}, per image "

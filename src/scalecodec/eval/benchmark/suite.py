@@ -13,7 +13,7 @@ from ...errors import OutputError, UsageError
 from ...io.files import write_output
 from . import jpeg2000, report
 from .codecs import DEBIAN_PACKAGES, PEERS, scalecodec
-from .inprocess import SPEED_QUALITY, container_speed, library_speed
+from .inprocess import SPEED_QUALITY, container_speed, large_photo_speed, library_speed
 from .runner import Cache, Points, Progress, prepare_sources, sweep
 from .summary import ANCHOR, layers_summary, resolution_summary, summarize
 
@@ -62,9 +62,11 @@ def _scalable_anchors(sources, points: Points, workdir: Path, single_layer) -> d
 
 def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model: str | None = None,
                   cache_dir: Path | None = None, scalable: bool = True, force: bool = False,
-                  stream=None, efforts: tuple[int, ...] = (1,)) -> dict:
+                  stream=None, efforts: tuple[int, ...] = (1,), large_photo: tuple[int, int] | None = None) -> dict:
     """efforts: scalecodec's encoder efforts; each above 1 is measured as a
-    codec of its own beside the default (when scalecodec is benchmarked)."""
+    codec of its own beside the default (when scalecodec is benchmarked).
+    large_photo: (width, height) to also time scalecodec on the first image
+    enlarged to that size, as whole processes."""
     stream = stream or sys.stderr
     names = names or codec_names()
     unknown = set(names) - set(codec_names())
@@ -122,6 +124,9 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
         results["scalecodec_library"] = {
             "quality": SPEED_QUALITY, "devices": library_speed(sources, model),
             "container": container_speed(sources, model)}
+        if large_photo:
+            print(f"bench: scalecodec on a {large_photo[0]}x{large_photo[1]} photo", file=stream, flush=True)
+            results["scalecodec_library"]["large_photo"] = large_photo_speed(sources[0], model, large_photo)
     results["points"] = points
     print(f"bench: measured {progress.measured} points, reused {progress.done - progress.measured} "
           "from the cache", file=stream)
