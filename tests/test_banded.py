@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from scalecodec.exact import synthesis
-from scalecodec.exact.fixedpoint import FixedPointLayer
+from scalecodec.exact import fixedpoint
+from scalecodec.exact.fixedpoint import FixedPointLayer, band_rows
 from scalecodec.model.file import default_model_path, load_model
 
 
@@ -38,14 +39,14 @@ def test_bands_made_at_once_give_the_same_values(monkeypatch, workers):
     model = load_model()
     y = np.random.default_rng(5).integers(-6 * 256, 6 * 256, size=(model.m, 11, 6)).astype(np.int64)
     whole = model.synthesis.values(y, 700, band_rows=11)
-    monkeypatch.setattr(synthesis, "WORKERS", workers)
+    monkeypatch.setattr(fixedpoint, "WORKERS", workers)
     assert np.array_equal(model.synthesis.values(y, 700, band_rows=2), whole)
     assert np.array_equal(model.synthesis.values(y, 700), whole)  # split between the workers
 
 
 def test_band_height_follows_the_width():
-    s = load_model().synthesis
-    assert s.band_rows(8) > s.band_rows(256) >= 1
+    net = load_model().synthesis.network
+    assert band_rows(net, 8, synthesis.BAND_ELEMENTS) > band_rows(net, 256, synthesis.BAND_ELEMENTS) >= 1
 
 
 def test_banded_analysis_follows_one_pass(monkeypatch):
@@ -126,3 +127,19 @@ def test_the_analysis_inputs_in_bands_are_the_whole_image_formula(monkeypatch):
     monkeypatch.setattr(encoder, "INPUT_BAND_PIXELS", 45 * 3)  # three rows a band
     want = F.pad(t, (0, 64 - 45, 0, 128 - 70), mode="replicate")[0].numpy()
     assert np.array_equal(encoder._image_input(target), want)
+
+
+@pytest.mark.parametrize("kind", ["single", "spatial"])
+def test_the_prior_in_bands_gives_the_same_parameters(monkeypatch, kind):
+    from scalecodec.exact import prior
+
+    model = load_model(default_model_path(kind))
+    for part in [model] + ([model.enhancement] if model.enhancement else []):
+        z = np.random.default_rng(11).integers(-8, 9, size=(part.n, 7, 5))
+        monkeypatch.setattr(fixedpoint, "WORKERS", 1)
+        whole = part.hyper_synthesis(z)  # one pass
+        monkeypatch.undo()
+        monkeypatch.setattr(prior, "BAND_ELEMENTS", 1)  # one row of z a band, in threads
+        banded = part.hyper_synthesis(z)
+        monkeypatch.undo()
+        assert all(np.array_equal(a, b) for a, b in zip(banded, whole))

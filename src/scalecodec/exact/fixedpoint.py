@@ -19,13 +19,19 @@ A layer's state (written by scalecodec.training.export) holds:
   relu        1 if negative outputs are zeroed
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 ACT_BITS = 15  # activations are signed 16-bit integers
 WEIGHT_BITS = 15
 ACT_LIMIT = 2.0**ACT_BITS - 1
 EXACT_LIMIT = 2.0**53
 _BAND_ELEMENTS = 1 << 22  # bounds the im2col buffer of one band of rows
+CORES = os.cpu_count() or 1
+WORKERS = min(4, CORES)  # bands made at once by in_bands (sharing its memory bound)
 
 
 class FixedPointLayer:
@@ -257,3 +263,47 @@ class FixedPointNetwork:
             if crops:
                 x = x[:, crops[i]]
         return x
+
+
+def band_rows(network, width: int, max_elements: int) -> int:
+    """Input rows per band of an input `width` wide: the largest layer
+    outputs of the WORKERS bands made at once within max_elements."""
+    largest, up = 0, 1
+    for layer in network.layers:
+        up *= layer.up
+        largest = max(largest, layer.bias.shape[0] * up * up)
+    return max(1, max_elements // (WORKERS * largest * width))
+
+
+def in_bands(network, x: np.ndarray, max_elements: int, rows: int | None = None) -> np.ndarray:
+    """network(x) (a FixedPointNetwork, or its torch twin) on bands of input
+    rows (rows, or what max_elements allows), each read with the rows around it
+    that its output depends on, every layer computing only the rows the
+    layers after it read (rows_for). Every output value is the same integer
+    arithmetic as in one pass, so the result is identical, whatever the bands
+    and the order they are made in; memory follows the band.
+
+    On the numpy backend WORKERS bands are made at once, each with its share
+    of the BLAS threads: half the time is numpy's own elementwise work
+    (im2col, GDN, rounding), which runs on one core per call, so one band at
+    a time left cores idle."""
+    h = x.shape[1]
+    workers = WORKERS if network.parallel_bands else 1
+    rows = max(1, min(rows or band_rows(network, x.shape[2], max_elements), -(-h // workers)))
+    if rows >= h:
+        return network(x)
+    up = int(np.prod([layer.up for layer in network.layers]))
+    out = np.empty((network.layers[-1].bias.shape[0], h * up, x.shape[2] * up))
+
+    def band(r0: int) -> None:
+        r1 = min(h, r0 + rows)
+        a, b, crops = network.rows_for(r0 * up, r1 * up, h)
+        out[:, r0 * up : r1 * up] = network(x[:, a:b], crops)
+
+    if workers == 1:
+        for r0 in range(0, h, rows):
+            band(r0)
+        return out
+    with threadpool_limits(max(1, CORES // workers), user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(band, range(0, h, rows)))
+    return out

@@ -8,9 +8,10 @@ outputs to integers: means in units of 1/256 and indexes into the scale table.
 
 import numpy as np
 
-from .fixedpoint import FixedPointNetwork
+from .fixedpoint import FixedPointNetwork, in_bands
 
 MEAN_FRAC_BITS = 8
+BAND_ELEMENTS = 1 << 23  # of the largest activations of the bands made at once
 
 
 class FixedPointHyperSynthesis:
@@ -23,7 +24,8 @@ class FixedPointHyperSynthesis:
 
     def __call__(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """z_hat: (N, h, w) integers -> mean (M, 4h, 4w) int32, index (M, 4h, 4w) int32."""
-        out = self.network(z_hat) * np.exp2(-self.network.out_frac)[:, None, None]
+        out = in_bands(self.network, np.asarray(z_hat, np.float64), BAND_ELEMENTS)
+        out *= np.exp2(-self.network.out_frac)[:, None, None]
         mean = np.rint(out[: self.m] * 2.0**MEAN_FRAC_BITS).astype(np.int32)
         # Index of the smallest table scale >= scale (as CompressAI's build_indexes).
         index = np.searchsorted(self.scale_bounds, out[self.m :], side="left").astype(np.int32)
