@@ -16,14 +16,13 @@ import datetime
 import json
 import os
 import platform
-import re
 import shlex
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from PIL import Image
+from scalecodec.eval.benchmark.inprocess import enlarge
+from scalecodec.eval.benchmark.runner import ToolError, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 QUALITY = 3
@@ -36,21 +35,17 @@ GIB = 1024 ** 3
 
 def timed(args: list[str]) -> dict:
     """One whole process under GNU time: its wall seconds and peak RSS."""
-    proc = subprocess.run(["/usr/bin/time", "-v", *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"measure-large: {shlex.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-    rss_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)[1])
-    clock = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", proc.stderr)[1]
-    seconds = 0.0
-    for part in clock.split(":"):
-        seconds = 60 * seconds + float(part)
-    return {"seconds": seconds, "peak_gib": rss_kib * 1024 / GIB}
+    try:
+        seconds, peak_mib = run_measured(args)
+    except ToolError as err:
+        sys.exit(f"measure-large: {shlex.join(args)} failed: {err}")
+    return {"seconds": seconds, "peak_gib": peak_mib * 1024**2 / GIB}
 
 
 def measure(megapixels: int, image: Path, work: Path, scc: str) -> dict:
     width, height = SIZES[megapixels]
     photo = work / f"{megapixels}mp.png"
-    Image.open(image).convert("RGB").resize((width, height), Image.BICUBIC).save(photo, compress_level=1)
+    enlarge(image, (width, height), photo)
     row = {"width": width, "height": height}
     for mode, flags in MODES.items():
         stream, out = work / "out.scc", work / "out.png"

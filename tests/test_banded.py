@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from scalecodec.exact import synthesis
-from scalecodec.exact import fixedpoint
+from scalecodec.exact import fixedpoint, synthesis
 from scalecodec.exact.fixedpoint import FixedPointLayer, band_rows
 from scalecodec.model.file import default_model_path, load_model
 

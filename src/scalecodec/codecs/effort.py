@@ -4,14 +4,14 @@ command line can describe them in milliseconds. scalecodec.codecs.refine runs th
 # Effort level -> refinement iterations per layer. Level 1 is the plain encoder.
 # Each level is about 1.4x the one below, up to 100: on two held-out training
 # photos (not Kodak) at quality 4, going from 100 to 800 iterations saved only
-# a further 0.5-1% of the bytes (+0.03-0.07 dB) for 8x the time, so levels past
-# 100 would sell time for almost nothing.
+# a further 0.4-1.1% of the bytes (+0.07-0.13 dB) for 8x the time, so levels
+# past 100 would sell time for almost nothing.
 ITERATIONS = (0, 5, 10, 15, 25, 35, 50, 70, 100)
 EFFORTS = range(1, len(ITERATIONS) + 1)
 DEFAULT_EFFORT = 1
 # Wall seconds per megapixel per iteration on the 2-core development CPU, on
-# its own: 10 iterations on a 768x512 Kodak-sized photo added 4.6 s (1.2 s/MP);
-# 50 and 100 on a 481x321 one, 0.9-1.0 s/MP. A loaded machine is slower.
+# its own: 10 iterations on kodim01 (768x512; timed, not tuned on) added 4.6 s
+# (1.2 s/MP); 50 and 100 on a 481x321 held-out photo, 1.03 and 0.86 s/MP.
 SECONDS_PER_MEGAPIXEL_ITERATION = 1.2
 
 

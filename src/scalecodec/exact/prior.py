@@ -24,7 +24,7 @@ class FixedPointHyperSynthesis:
 
     def __call__(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """z_hat: (N, h, w) integers -> mean (M, 4h, 4w) int32, index (M, 4h, 4w) int32."""
-        out = in_bands(self.network, np.asarray(z_hat, np.float64), BAND_ELEMENTS)
+        out = in_bands(self.network, z_hat, BAND_ELEMENTS)
         out *= np.exp2(-self.network.out_frac)[:, None, None]
         mean = np.rint(out[: self.m] * 2.0**MEAN_FRAC_BITS).astype(np.int32)
         # Index of the smallest table scale >= scale (as CompressAI's build_indexes).

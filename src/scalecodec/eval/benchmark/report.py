@@ -23,6 +23,12 @@ def _short(label: str) -> str:
     return label if label.startswith("scalecodec") else label.split(" (")[0]
 
 
+def _speed_row(label: str, encode: dict, decode: dict, seconds: str) -> str:
+    """A speed table row: seconds (the key holding them), MP/s and peak MiB of each side."""
+    return (f"| {label} " + "".join(f"| {v[seconds]:.3f} | {v['megapixels_per_s']:.2f} | "
+                                    f"{_f(v['peak_mib'], '{:.0f}')} " for v in (encode, decode)) + "|")
+
+
 def markdown(r: dict) -> str:
     labels = r["labels"]
     rows = r["summary"]["rows"]
@@ -74,17 +80,12 @@ def markdown(r: dict) -> str:
           "| codec | encode s (median) | encode MP/s | encode peak MiB | decode s (median) "
           "| decode MP/s | decode peak MiB |", "|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
-        e, d = row["speed"]["encode"], row["speed"]["decode"]
-        L.append(f"| {labels[name]} | {e['median_s']:.3f} | {e['megapixels_per_s']:.2f} | "
-                 f"{_f(e['peak_mib'], '{:.0f}')} | {d['median_s']:.3f} | {d['megapixels_per_s']:.2f} | "
-                 f"{_f(d['peak_mib'], '{:.0f}')} |")
-    large = (r.get("scalecodec_library") or {}).get("large_photo")
-    if large:
-        e, d = large["encode"], large["decode"]
-        L.append(f"| scalecodec, {large['width']}x{large['height']} photo ({large['source']} enlarged) "
-                 f"| {e['seconds']:.3f} | {e['megapixels_per_s']:.2f} | {_f(e['peak_mib'], '{:.0f}')} "
-                 f"| {d['seconds']:.3f} | {d['megapixels_per_s']:.2f} | {_f(d['peak_mib'], '{:.0f}')} |")
+        L.append(_speed_row(labels[name], row["speed"]["encode"], row["speed"]["decode"], "median_s"))
     lib = r.get("scalecodec_library")
+    large = lib and lib.get("large_photo")
+    if large:
+        L.append(_speed_row(f"scalecodec, {large['width']}x{large['height']} photo ({large['source']} enlarged)",
+                           large["encode"], large["decode"], "seconds"))
     if lib:
         L += ["", f"scalecodec as a library, model loaded, quality {lib['quality']:g}, per image "
               "(median / max seconds, megapixels per second):", ""]
