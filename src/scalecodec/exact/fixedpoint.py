@@ -30,6 +30,7 @@ WEIGHT_BITS = 15
 ACT_LIMIT = 2.0**ACT_BITS - 1
 EXACT_LIMIT = 2.0**53
 _BAND_ELEMENTS = 1 << 22  # bounds the im2col buffer of one band of rows
+_IGDN_CHUNK = 1 << 19  # elements of one GDN temporary: 4 MiB, cache-sized
 CORES = os.cpu_count() or 1
 WORKERS = min(4, CORES)  # bands made at once by in_bands (sharing its memory bound)
 
@@ -61,6 +62,7 @@ class FixedPointLayer:
             # Few outputs (the last layer: 3): scatter the input's 25 taps
             # instead of gathering a 9x-the-input column buffer.
             self._taps = _scatter_taps(self._matrix, cin) if 25 * cout < 9 * cin else None
+            self._phases = _phase_blocks(self._matrix, cin) if self._taps is None else None
 
     def _check_state(self) -> None:
         """A model file's integers are checked before use: exactness (the
@@ -124,24 +126,34 @@ class FixedPointLayer:
         return _banded_matmul(self._matrix, x, self.weight.shape[-1])
 
     def _deconv(self, x: np.ndarray) -> np.ndarray:
-        """Stride 2, padding 2, output padding 1, as a 3x3 convolution to the
-        four output phases followed by a pixel shuffle: one matrix product."""
+        """Stride 2, padding 2, output padding 1, as a 3x3 convolution to each
+        of the four output phases (_subpixel_matrix)."""
         if self._taps is not None:
             return _scattered_deconv(self._taps, x)
-        c4, h, w = self._matrix.shape[0], x.shape[1], x.shape[2]
-        phases = _banded_matmul(self._matrix, x, 3).reshape(c4 // 4, 2, 2, h, w)
-        return phases.transpose(0, 3, 1, 4, 2).reshape(c4 // 4, 2 * h, 2 * w)
+        return _phased_deconv(self._phases, x)
 
     def _igdn(self, x: np.ndarray) -> np.ndarray:
+        """In chunks of pixels whose temporaries stay in the CPU's cache: its
+        eight elementwise passes then read cache, not memory (a quarter less
+        time than whole-band passes)."""
         c, h, w = x.shape
         flat = x.reshape(c, -1)
-        acc = self.weight @ (flat * flat) + self.bias[:, None]
-        acc *= np.exp2(-2 * self.in_frac - self.weight_frac)[:, None]
-        np.sqrt(acc, out=acc)
-        acc *= flat
-        acc *= np.exp2(self.out_frac - self.in_frac)[:, None]
-        np.rint(acc, out=acc)
-        return np.clip(acc, -ACT_LIMIT, ACT_LIMIT, out=acc).reshape(c, h, w)
+        out = np.empty_like(flat)
+        pre = np.exp2(-2 * self.in_frac - self.weight_frac)[:, None]
+        post = np.exp2(self.out_frac - self.in_frac)[:, None]
+        n = max(1, _IGDN_CHUNK // c)
+        squares, acc = np.empty((c, n)), np.empty((c, n))
+        for p0 in range(0, flat.shape[1], n):
+            f = flat[:, p0 : p0 + n]
+            a = np.matmul(self.weight, np.multiply(f, f, out=squares[:, : f.shape[1]]), out=acc[:, : f.shape[1]])
+            a += self.bias[:, None]
+            a *= pre
+            np.sqrt(a, out=a)
+            a *= f
+            a *= post
+            np.rint(a, out=a)
+            np.clip(a, -ACT_LIMIT, ACT_LIMIT, out=out[:, p0 : p0 + n])
+        return out.reshape(c, h, w)
 
 
 def _subpixel_matrix(weight: np.ndarray) -> np.ndarray:
@@ -156,16 +168,65 @@ def _subpixel_matrix(weight: np.ndarray) -> np.ndarray:
         raise ValueError("fixed-point transposed convolutions are 5x5")
     taps = np.zeros((cout, 2, 2, cin, 3, 3))
     for a in range(2):
-        for sr in range(3):
-            i = a + 2 - 2 * (sr - 1)
-            if not 0 <= i < k:
-                continue
-            for b in range(2):
-                for sc in range(3):
-                    j = b + 2 - 2 * (sc - 1)
-                    if 0 <= j < k:
-                        taps[:, a, b, :, sr, sc] = weight[:, :, i, j].T
+        for b in range(2):
+            for sr, sc in _phase_shifts(a, b):
+                taps[:, a, b, :, sr, sc] = weight[:, :, a + 4 - 2 * sr, b + 4 - 2 * sc].T
     return taps.reshape(cout * 4, cin * 9)
+
+
+def _phase_shifts(a: int, b: int) -> list[tuple[int, int]]:
+    """The input shifts (sr, sc) in 0..2 that output phase (a, b) reads: those
+    whose kernel index a + 4 - 2 sr (and b + 4 - 2 sc) lies in 0..4. Phase
+    (0, 0) reads 9, (0, 1) and (1, 0) 6, (1, 1) 4: 25 of the 36 a single
+    product over all four phases would multiply."""
+    return [(sr, sc) for sr in range(3) for sc in range(3) if a + 4 - 2 * sr < 5 and b + 4 - 2 * sc < 5]
+
+
+def _phase_blocks(matrix: np.ndarray, cin: int) -> list[tuple[int, int, list]]:
+    """Per output phase (a, b), its taps as runs of consecutive shifts: (rows,
+    weights) with rows the slice of a shift-major column buffer (shift
+    3 sr + sc, then input channel) and weights (out, len(rows)) its block of
+    the subpixel matrix."""
+    m = matrix.reshape(-1, 2, 2, cin, 3, 3)
+    phases = []
+    for a in range(2):
+        for b in range(2):
+            shifts = [3 * sr + sc for sr, sc in _phase_shifts(a, b)]
+            runs = []
+            for t in shifts:
+                if runs and runs[-1][-1] == t - 1:
+                    runs[-1].append(t)
+                else:
+                    runs.append([t])
+            blocks = [(slice(run[0] * cin, (run[-1] + 1) * cin),
+                       np.concatenate([m[:, a, b, :, t // 3, t % 3] for t in run], axis=1)) for run in runs]
+            phases.append((a, b, blocks))
+    return phases
+
+
+def _phased_deconv(phases: list, x: np.ndarray) -> np.ndarray:
+    """The subpixel deconvolution, phase by phase: each phase's product reads
+    only the taps it uses, as contiguous runs of a shift-major column buffer
+    (1.44x fewer multiplications than one product to all four phases), and
+    its result goes straight to its interleaved place in the output. A
+    phase's runs are summed; the integers are those of one product (exact in
+    float64 in any order). In bands of rows, for a bounded column buffer."""
+    cin, h, w = x.shape
+    cout = phases[0][2][0][1].shape[0]
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    out = np.empty((cout, 2 * h, 2 * w))
+    band = max(1, _BAND_ELEMENTS // (cin * 9 * w))
+    for r0 in range(0, h, band):
+        r1 = min(h, r0 + band)
+        windows = np.lib.stride_tricks.sliding_window_view(padded[:, r0 : r1 + 2], (3, 3), axis=(1, 2))
+        cols = windows.transpose(3, 4, 0, 1, 2).reshape(9 * cin, (r1 - r0) * w)
+        for a, b, blocks in phases:
+            acc = None
+            for rows, weights in blocks:
+                product = weights @ cols[rows]
+                acc = product if acc is None else np.add(acc, product, out=acc)
+            out[:, 2 * r0 + a : 2 * r1 : 2, b::2] = acc.reshape(cout, r1 - r0, w)
+    return out
 
 
 def _scatter_taps(matrix: np.ndarray, cin: int) -> tuple[np.ndarray, list]:
