@@ -230,12 +230,11 @@ def _phased_deconv(phases: list, x: np.ndarray) -> np.ndarray:
 
 
 def _scatter_taps(matrix: np.ndarray, cin: int) -> tuple[np.ndarray, list]:
-    """The subpixel matrix's nonzero taps stacked for one product with the
+    """The subpixel matrix's taps (_phase_shifts) stacked for one product with the
     input: (taps * out, in), and per tap its output phase (a, b) and input
     shift (sr, sc) in 0..2."""
     m = matrix.reshape(-1, 2, 2, cin, 3, 3)
-    taps = [(a, b, sr, sc) for a in range(2) for b in range(2) for sr in range(3) for sc in range(3)
-            if np.any(m[:, a, b, :, sr, sc])]
+    taps = [(a, b, sr, sc) for a in range(2) for b in range(2) for sr, sc in _phase_shifts(a, b)]
     return np.concatenate([m[:, a, b, :, sr, sc] for a, b, sr, sc in taps]), taps
 
 
