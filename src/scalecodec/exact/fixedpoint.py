@@ -21,6 +21,7 @@ A layer's state (written by scalecodec.training.export) holds:
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from itertools import groupby
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -176,7 +177,8 @@ def _subpixel_matrix(weight: np.ndarray) -> np.ndarray:
 
 def _phase_shifts(a: int, b: int) -> list[tuple[int, int]]:
     """The input shifts (sr, sc) in 0..2 that output phase (a, b) reads: those
-    whose kernel index a + 4 - 2 sr (and b + 4 - 2 sc) lies in 0..4. Phase
+    whose kernel index a + 4 - 2 sr (and b + 4 - 2 sc) lies in 0..4 (it is
+    never below 0 for shifts up to 2, so only the top bound is tested). Phase
     (0, 0) reads 9, (0, 1) and (1, 0) 6, (1, 1) 4: 25 of the 36 a single
     product over all four phases would multiply."""
     return [(sr, sc) for sr in range(3) for sc in range(3) if a + 4 - 2 * sr < 5 and b + 4 - 2 * sc < 5]
@@ -189,18 +191,13 @@ def _phase_blocks(matrix: np.ndarray, cin: int) -> list[tuple[int, int, list]]:
     the subpixel matrix."""
     m = matrix.reshape(-1, 2, 2, cin, 3, 3)
     phases = []
-    for a in range(2):
-        for b in range(2):
-            shifts = [3 * sr + sc for sr, sc in _phase_shifts(a, b)]
-            runs = []
-            for t in shifts:
-                if runs and runs[-1][-1] == t - 1:
-                    runs[-1].append(t)
-                else:
-                    runs.append([t])
-            blocks = [(slice(run[0] * cin, (run[-1] + 1) * cin),
-                       np.concatenate([m[:, a, b, :, t // 3, t % 3] for t in run], axis=1)) for run in runs]
-            phases.append((a, b, blocks))
+    for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        shifts = [3 * sr + sc for sr, sc in _phase_shifts(a, b)]
+        # Consecutive shifts are one run: shift minus its position is constant along it.
+        runs = [[t for _, t in run] for _, run in groupby(enumerate(shifts), lambda p: p[1] - p[0])]
+        phases.append((a, b, [(slice(run[0] * cin, (run[-1] + 1) * cin),
+                               np.concatenate([m[:, a, b, :, t // 3, t % 3] for t in run], axis=1))
+                              for run in runs]))
     return phases
 
 
@@ -212,7 +209,8 @@ def _phased_deconv(phases: list, x: np.ndarray) -> np.ndarray:
     phase's runs are summed; the integers are those of one product (exact in
     float64 in any order). In bands of rows, for a bounded column buffer."""
     cin, h, w = x.shape
-    cout = phases[0][2][0][1].shape[0]
+    _, _, first_runs = phases[0]
+    cout = first_runs[0][1].shape[0]  # the weights of a run: (out, its rows)
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
     out = np.empty((cout, 2 * h, 2 * w))
     band = max(1, _BAND_ELEMENTS // (cin * 9 * w))
