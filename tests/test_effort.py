@@ -93,6 +93,11 @@ def test_bench_measures_an_effort_as_a_codec_of_its_own(tmp_path, monkeypatch):
     assert [p["bytes"] for p in a] != [p["bytes"] for p in b]
     report = (tmp_path / "out" / "results.md").read_text()
     assert "scalecodec (effort 2)" in report
+    # The ladder plot is drawn, and a later run without efforts does not leave it behind.
+    assert r["efforts"] == {"scalecodec": 1, "scalecodec-e2": 2}
+    assert "(effort.png)" in report and (tmp_path / "out" / "effort.png").stat().st_size > 0
+    suite.report.plots({**r, "efforts": {"scalecodec": 1}}, tmp_path / "out")
+    assert not (tmp_path / "out" / "effort.png").exists()
     large = r["scalecodec_library"]["large_photo"]
     assert (large["width"], large["height"]) == (320, 256) and large["decode"]["seconds"] > 0
     assert "| scalecodec, 320x256 photo (a.png enlarged) |" in report

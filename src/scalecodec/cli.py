@@ -430,7 +430,8 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
     """Rate-distortion, speed and memory of scalecodec and the established
     codecs (each through its real encoder and decoder) on the images in FOLDER.
 
-    Writes results.md, results.json, rd-psnr.png and rd-ms-ssim.png. Progress
+    Writes results.md, results.json, rd-psnr.png and rd-ms-ssim.png (and
+    effort.png with --effort: BD-rate against encode time per level). Progress
     goes to stderr; an interrupted run resumes from its cache. A codec whose
     tools are missing is skipped, and the report says so.
     """

@@ -1,6 +1,9 @@
 """The results folder: results.md (tables), rd-psnr.png and rd-ms-ssim.png
-(one curve per codec), and results.json (everything, per image)."""
+(one curve per codec), effort.png (when encoder efforts were measured: what
+each level saves against what it costs) and results.json (everything, per
+image)."""
 
+import math
 from pathlib import Path
 
 from ...exact.downscale import NAME as DOWNSCALER
@@ -75,6 +78,9 @@ def markdown(r: dict) -> str:
               + "."]
     L += ["", "A dash: the rate is outside the codec's swept range, or the curves do not overlap.",
           "", "![PSNR against bpp](rd-psnr.png)", "", "![MS-SSIM against bpp](rd-ms-ssim.png)", ""]
+    if len(r.get("efforts", {})) > 1:
+        L += ["Encoder efforts: BD-rate against the default and median encode time per image, "
+              "one point per level.", "", "![BD-rate against encode time per effort](effort.png)", ""]
 
     L += ["## Speed and memory", "",
           "| codec | encode s (median) | encode MP/s | encode peak MiB | decode s (median) "
@@ -144,6 +150,54 @@ def markdown(r: dict) -> str:
     return "\n".join(L)
 
 
+def _curve_style(r: dict, codec: str, plt) -> dict:
+    """scalecodec's efforts drawn as one ladder, light to dark with the level,
+    the top level bold: told apart from the peers, whose colours cycle."""
+    efforts = r.get("efforts", {})
+    level = efforts.get(codec)
+    if codec == OURS or level is None:
+        return STYLE.get(codec, dict(marker=".", lw=1.2))
+    top = max(efforts.values())
+    shade = plt.cm.Purples(0.35 + 0.65 * (level - 1) / max(top - 1, 1))
+    return dict(color=shade, marker=".", lw=2.0 if level == top else 0.9, zorder=4 if level == top else 3)
+
+
+def effort_plot(r: dict, out: Path, plt) -> None:
+    """BD-rate against the default over median encode seconds, a point per effort."""
+    from matplotlib.ticker import FuncFormatter
+
+    path = out / "effort.png"
+    rows = r["summary"]["rows"]
+    levels = sorted((e, name) for name, e in r.get("efforts", {}).items() if name in rows)
+    if len(levels) < 2:
+        path.unlink(missing_ok=True)  # an earlier run's ladder would be read as this run's
+        return
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
+    for key, metric, marker in (("psnr", "PSNR", "o"), ("ms_ssim", "MS-SSIM", "s")):
+        pts = [(rows[n]["speed"]["encode"]["median_s"], rows[n]["bd_rate_vs_scalecodec_pct"][key], e)
+               for e, n in levels if rows[n]["bd_rate_vs_scalecodec_pct"][key] is not None]
+        if not pts:
+            continue
+        xs, ys, es = zip(*pts)
+        ax.plot(xs, ys, marker=marker, lw=1.4, label=f"BD-rate ({metric})")
+        for x, y, e in pts:
+            ax.annotate(str(e), (x, y), textcoords="offset points", xytext=(4, 5), fontsize=8)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    # Plain seconds at 1, 2 and 5 of each decade, not powers of ten on every tick.
+    ticks = FuncFormatter(lambda v, _: f"{v:g}" if round(v / 10 ** math.floor(math.log10(v))) in (1, 2, 5) else "")
+    ax.xaxis.set_major_formatter(ticks)
+    ax.xaxis.set_minor_formatter(ticks)
+    ax.set_xlabel("encode seconds per image (median, whole process)")
+    ax.set_ylabel("BD-rate against effort 1 (%)")
+    ax.set_title(f"{r['dataset']}, {r['images']} images: scalecodec --effort (labels: level)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def plots(r: dict, out: Path) -> None:
     import matplotlib
 
@@ -157,7 +211,7 @@ def plots(r: dict, out: Path) -> None:
         for codec, curve in r["summary"]["curves"].items():
             pts = [(p["bpp"], quality(p)) for p in curve if quality(p) is not None]
             if pts:
-                ax.plot(*zip(*pts), **STYLE.get(codec, dict(marker=".", lw=1.2)), label=r["labels"][codec])
+                ax.plot(*zip(*pts), **_curve_style(r, codec, plt), label=r["labels"][codec])
                 plotted = True
         if not plotted:
             ax.text(0.5, 0.5, "no data (MS-SSIM needs images over 160 pixels a side)",
@@ -172,3 +226,4 @@ def plots(r: dict, out: Path) -> None:
         fig.tight_layout()
         fig.savefig(out / name)
         plt.close(fig)
+    effort_plot(r, out, plt)

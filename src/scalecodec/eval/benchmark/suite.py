@@ -17,7 +17,7 @@ from .inprocess import SPEED_QUALITY, container_speed, large_photo_speed, librar
 from .runner import Cache, Points, Progress, prepare_sources, sweep
 from .summary import ANCHOR, layers_summary, resolution_summary, summarize
 
-RESULT_FILES = ("results.md", "results.json", "rd-psnr.png", "rd-ms-ssim.png")
+RESULT_FILES = ("results.md", "results.json", "rd-psnr.png", "rd-ms-ssim.png", "effort.png")
 
 
 def codec_names() -> list[str]:
@@ -75,7 +75,8 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
                          f"choose from {', '.join(codec_names())}")
     if not force and any((out / f).exists() for f in RESULT_FILES):
         raise OutputError(f"{out} already holds results (use --force to replace them)")
-    all_codecs = [scalecodec(model, e) for e in sorted({1, *efforts})] + list(PEERS)
+    ladder = {e: scalecodec(model, e) for e in sorted({1, *efforts})}
+    all_codecs = list(ladder.values()) + list(PEERS)
     codecs, skipped = [], {}
     for c in all_codecs:
         if c.name.split("-e")[0] not in names:
@@ -115,6 +116,7 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
         "settings": {c.name: f"{c.setting} {', '.join(f'{s:g}' for s in c.settings)}" for c in codecs},
         "versions": {c.name: c.version() for c in codecs},
         "skipped": skipped, "failures": measured.failures, "summary": summary,
+        "efforts": {c.name: e for e, c in ladder.items() if c.name in summary["rows"]},
     }
     if scalable:
         results["jpeg2000_scalable"] = _scalable_anchors(
