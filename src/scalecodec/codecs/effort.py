@@ -9,10 +9,12 @@ command line can describe them in milliseconds. scalecodec.codecs.refine runs th
 ITERATIONS = (0, 5, 10, 15, 25, 35, 50, 70, 100)
 EFFORTS = range(1, len(ITERATIONS) + 1)
 DEFAULT_EFFORT = 1
-# Wall seconds per megapixel per iteration on the 2-core development CPU, on
-# its own: 10 iterations on kodim01 (768x512; timed, not tuned on) added 4.6 s
-# (1.2 s/MP); 50 and 100 on a 481x321 held-out photo, 1.03 and 0.86 s/MP.
-SECONDS_PER_MEGAPIXEL_ITERATION = 1.2
+# Wall seconds per megapixel per iteration on the 2-core development CPUs,
+# from whole-process encodes (timed, never tuned on): on all 24 Kodak images
+# effort 9's 100 iterations add 27.4 s to the default's 2.0 s median, 0.70 s/MP
+# (results/kodak-effort); a line through all nine levels in one run on kodim01
+# and kodim04 gives 0.56 s/MP (results/kodak-effort-timing). The slower is quoted.
+SECONDS_PER_MEGAPIXEL_ITERATION = 0.7
 
 
 def describe() -> str:
