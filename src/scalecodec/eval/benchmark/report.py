@@ -78,7 +78,7 @@ def markdown(r: dict) -> str:
               + "."]
     L += ["", "A dash: the rate is outside the codec's swept range, or the curves do not overlap.",
           "", "![PSNR against bpp](rd-psnr.png)", "", "![MS-SSIM against bpp](rd-ms-ssim.png)", ""]
-    if len(r.get("efforts", {})) > 1:
+    if len(_ladder(r)) > 1:
         L += ["Encoder efforts: BD-rate against the default and median encode time per image, "
               "one point per level.", "", "![BD-rate against encode time per effort](effort.png)", ""]
 
@@ -150,6 +150,11 @@ def markdown(r: dict) -> str:
     return "\n".join(L)
 
 
+def _ladder(r: dict) -> list[tuple[int, str]]:
+    """(effort, codec name) of each measured effort level, lowest first."""
+    return sorted((e, name) for name, e in r.get("efforts", {}).items())
+
+
 def _curve_style(r: dict, codec: str, plt) -> dict:
     """scalecodec's efforts drawn as one ladder, light to dark with the level,
     the top level bold: told apart from the peers, whose colours cycle."""
@@ -168,7 +173,7 @@ def effort_plot(r: dict, out: Path, plt) -> None:
 
     path = out / "effort.png"
     rows = r["summary"]["rows"]
-    levels = sorted((e, name) for name, e in r.get("efforts", {}).items() if name in rows)
+    levels = _ladder(r)  # the suite keeps only levels that have a row
     if len(levels) < 2:
         path.unlink(missing_ok=True)  # an earlier run's ladder would be read as this run's
         return
@@ -178,8 +183,7 @@ def effort_plot(r: dict, out: Path, plt) -> None:
                for e, n in levels if rows[n]["bd_rate_vs_scalecodec_pct"][key] is not None]
         if not pts:
             continue
-        xs, ys, es = zip(*pts)
-        ax.plot(xs, ys, marker=marker, lw=1.4, label=f"BD-rate ({metric})")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, lw=1.4, label=f"BD-rate ({metric})")
         for x, y, e in pts:
             ax.annotate(str(e), (x, y), textcoords="offset points", xytext=(4, 5), fontsize=8)
     ax.axhline(0, color="grey", lw=0.8)
