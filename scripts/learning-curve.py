@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plot and tabulate a training run's learning curve (held-out photos).
 
-    scripts/learning-curve.py runs/base-v2 --out training-state/scc-base-v2.curve
+    scripts/learning-curve.py runs/base-v3 --out training-state/scc-base-v3.curve
 
 reads WORKDIR/val_log.jsonl (written by `scc train --val-minutes`) and writes
 OUT.png (BD-rate against the reference and PSNR at fixed rates, over training

@@ -134,7 +134,7 @@ def test_the_prior_in_bands_gives_the_same_parameters(monkeypatch, kind):
 
     model = load_model(default_model_path(kind))
     for part in [model] + ([model.enhancement] if model.enhancement else []):
-        z = np.random.default_rng(11).integers(-8, 9, size=(part.n, 7, 5))
+        z = np.random.default_rng(11).integers(-8, 9, size=(part.z_channels, 7, 5))
         monkeypatch.setattr(fixedpoint, "WORKERS", 1)
         whole = part.hyper_synthesis(z)  # one pass
         monkeypatch.undo()

@@ -44,7 +44,7 @@ CHUNKS = list(layered_streams())
 
 @pytest.mark.parametrize("label, parts, chunk", CHUNKS, ids=[c[0] for c in CHUNKS])
 def test_reference_decodes_and_reencodes_every_layer_identically(label, parts, chunk):
-    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, parts.m, parts.n)
+    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, parts.m, parts.z_channels)
     crc, z_bytes, y_bytes = layout.unpack(chunk.payload, y_shape, z_shape)
     for data, ids, tables in ((z_bytes, layout.z_table_ids(z_shape), parts.z_tables),
                               (y_bytes, None, parts.y_tables)):
@@ -66,7 +66,7 @@ def test_reference_decodes_every_cut_of_the_fine_grained_stream_and_makes_its_cu
     model = open_decoder(str(find_model(stream.header.model_id))).model
     chunk = container.fine_chunk(stream)
     payload, _, _ = container.fine.unpack(chunk.payload)
-    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.n)
+    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.z_channels)
     mean, index = codec_decoder._prior(model, payload.z_stream, z_shape, payload.prior_checksum, "fine")
     ends = fine_channel_ends(payload.basic_channels, model.m)
     per_channel = int(np.prod(y_shape[1:]))

@@ -114,7 +114,7 @@ def test_widened_codec_starts_as_the_old_one_and_trains_only_its_new_parts(tmp_p
     old = GainedHyperprior(8, 12, state["config"]["lambdas"])
     old.load_state_dict(state["model"])
     lambdas = [0.001] + state["config"]["lambdas"] + [0.2]
-    new, _ = load_widened(str(base), 20, lambdas)
+    new, _ = load_widened(str(base), 8, 20, lambdas)
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         for level in range(old.levels):
@@ -149,6 +149,55 @@ def test_widened_codec_starts_as_the_old_one_and_trains_only_its_new_parts(tmp_p
     r = scc("train", photos, "--workdir", tmp_path / "bad", "--channels", 8, "--latent-channels", 20,
             "--lambdas", "0.001,0.2", "--widen-from", base, "--minutes", 0.01)
     assert r.returncode == 2 and b"must include" in r.stderr
+
+
+def test_widened_transforms_start_as_the_old_codec_and_their_average_ships(tmp_path):
+    import torch
+
+    from scalecodec.model.file import read_model
+    from scalecodec.nn.model import GainedHyperprior
+    from scalecodec.training.train import averaged_weights
+    from scalecodec.training.widen import load_widened
+
+    photos = _photos(tmp_path / "photos", 3)
+    base = _toy_base(tmp_path, photos)
+    state = torch.load(base, weights_only=False)
+    lambdas = state["config"]["lambdas"]
+    old = GainedHyperprior.from_config(state["config"])
+    old.load_state_dict(state["model"])
+    new, masks = load_widened(str(base), 16, 12, lambdas)
+    assert masks is None and (new.n, new.z_channels) == (16, 8)
+    x = torch.rand(2, 3, 64, 64)
+    for level in (0.0, 2.5, 6.0):
+        q = torch.full((2,), level)
+        assert torch.equal(old.reconstruct(x, q), new.reconstruct(x, q))
+
+    args = ("train", photos, "--workdir", tmp_path / "wide", "--channels", 16, "--latent-channels", 12,
+            "--lambdas", ",".join(map(str, lambdas)), "--widen-from", base, "--ema", 0.9,
+            "--batch", 2, "--crop", 64, "--threads", 1, "--no-bf16")
+    r = scc(*args, "--minutes", 0.05, check=True)
+    assert b"bf16 autocast off" in r.stderr
+    r = scc(*args, "--minutes", 0.08, check=True)
+    assert b"resumed" in r.stderr
+    trained = torch.load(tmp_path / "wide" / "checkpoint.pt", weights_only=False)
+    cfg = trained["config"]
+    assert cfg["z_channels"] == 8 and cfg["prior_minutes"] == state["elapsed"] / 60
+    assert all(d.dtype == torch.bfloat16 for d in trained["ema_delta"].values())
+    # Every parameter trains from the first step, the old ones included.
+    assert not torch.equal(trained["model"]["g_a.0.weight"][:8], state["model"]["g_a.0.weight"])
+    averaged = averaged_weights(trained)
+
+    model = tmp_path / "models" / "wide.npz"
+    model.parent.mkdir()
+    scc("export", tmp_path / "wide" / "checkpoint.pt", model, "--data", photos, check=True)
+    tree, _ = read_model(model)
+    assert (tree["architecture"]["n"], tree["architecture"]["z_channels"]) == (16, 8)
+    shipped = torch.from_numpy(tree["encoder"]["g_a.0.weight"])
+    assert torch.equal(shipped, averaged["g_a.0.weight"])
+    assert not torch.equal(shipped, trained["model"]["g_a.0.weight"])
+    scc("encode", DATA / "photo-120x88.png", tmp_path / "w.scc", "--model", model, check=True)
+    scc("decode", tmp_path / "w.scc", tmp_path / "w.png", env={"SCC_MODEL_PATH": str(model.parent)}, check=True)
+    assert Image.open(tmp_path / "w.png").size == (120, 88)
 
 
 def test_new_only_phase_ends_and_then_every_part_trains(tmp_path):

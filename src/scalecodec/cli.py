@@ -475,7 +475,11 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
 @click.option("--batch", type=int, default=8, show_default=True, help="Batch per process.")
 @click.option("--crop", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--bf16", is_flag=True, help="bf16 autocast (a gain only on CPUs with AVX512-BF16, or GPUs).")
+@click.option("--bf16/--no-bf16", default=None,
+              help="bf16 autocast (default: where it is faster: CPUs with AVX512-BF16 or AMX, GPUs).")
+@click.option("--ema", type=float, default=0.0, show_default=True,
+              help="Keep an exponential moving average of the weights with this decay (e.g. 0.999); "
+                   "the learning curve measures it and export ships it.")
 @click.option("--threads", type=int, default=0, help="CPU threads (default: torch's choice).")
 @click.option("--spatial-base", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Train the spatial enhancement layer over this base-codec checkpoint (kept "
@@ -486,8 +490,9 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
               help="Rate-distortion trade-offs of the quality levels, increasing "
                    "(default: the shipped codec's seven).")
 @click.option("--widen-from", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Widen this base-codec checkpoint to --latent-channels (and --lambdas, "
-                   "which must include its own).")
+              help="Widen this base-codec checkpoint to --channels (the transforms; the hyper "
+                   "networks keep their width) and --latent-channels (and --lambdas, which must "
+                   "include its own).")
 @click.option("--new-only-minutes", type=float, default=0, show_default=True,
               help="With --widen-from: train only the new parts for this long, then all.")
 @click.option("--joint-lr", type=float, default=None,
@@ -500,7 +505,7 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
 @click.option("--val-reference", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Base-codec checkpoint the learning curve's BD-rates are measured against.")
 @user_errors
-def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_base, fine_base,
+def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spatial_base, fine_base,
           lambdas, widen_from, new_only_minutes, joint_lr, rate_ramp_minutes, val_minutes, val_reference):
     """Train the variable-rate codec on the photos in DATA; with
     --spatial-base, the spatial enhancement layer over a trained base codec;
@@ -520,8 +525,10 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, threads, spatial_
         raise click.BadParameter("a comma-separated list of numbers", param_hint="--lambdas")
     if len(levels) < 2 or any(b <= a for a, b in zip(levels, levels[1:])) or levels[0] <= 0:
         raise click.BadParameter("two or more positive values, increasing", param_hint="--lambdas")
+    if not 0 <= ema < 1:
+        raise click.BadParameter("a decay in [0, 1), e.g. 0.999", param_hint="--ema")
     cfg = TrainConfig(data=data, workdir=workdir, n=n, m=m, lambdas=levels, batch=batch, crop=crop,
-                      minutes=minutes, lr=lr, bf16=bf16, threads=threads, spatial_base=spatial_base,
+                      minutes=minutes, lr=lr, bf16=bf16, ema=ema, threads=threads, spatial_base=spatial_base,
                       fine_base=fine_base, widen_from=widen_from, new_only_minutes=new_only_minutes, joint_lr=joint_lr,
                       rate_ramp_minutes=rate_ramp_minutes, val_minutes=val_minutes,
                       val_reference=val_reference)

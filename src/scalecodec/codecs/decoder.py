@@ -122,7 +122,7 @@ def _prior(parts: DecoderModel | EnhancementModel, z_stream: bytes, z_shape: tup
 def entropy_decode(parts: DecoderModel | EnhancementModel, width: int, height: int,
                    chunk: container.Chunk) -> np.ndarray:
     """A layer's y_hat in units of 2**-MEAN_FRAC_BITS, as exact int64."""
-    y_shape, z_shape = layout.latent_shapes(width, height, parts.m, parts.n)
+    y_shape, z_shape = layout.latent_shapes(width, height, parts.m, parts.z_channels)
     crc, z_bytes, y_bytes = layout.unpack(chunk.payload, y_shape, z_shape)
     try:
         mean, index = _prior(parts, z_bytes, z_shape, crc, chunk.label)
@@ -139,7 +139,7 @@ def fine_decode(model: DecoderModel, chunk: container.Chunk, notes: list[str]) -
         payload, declared, why = container.fine.unpack(chunk.payload)
     except container.ContainerError as err:
         raise StreamError(str(err)) from None
-    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.n)
+    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.z_channels)
     channels = payload.channels
     if not 1 <= payload.basic_channels <= channels <= model.m:
         raise StreamError(f"{chunk.label}: {channels} channels do not fit the model's {model.m}")

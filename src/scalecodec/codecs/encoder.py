@@ -48,7 +48,8 @@ def pick_device(name: str = "auto") -> torch.device:
 def analysis_network(parts, path, in_channels: int = 3) -> GainedHyperprior:
     """The float network with a model part's encoder weights (g_a, h_a, gains)."""
     arch = parts.tree["architecture"]
-    net = GainedHyperprior(int(arch["n"]), int(arch["m"]), list(arch["lambdas"]), in_channels)
+    net = GainedHyperprior(int(arch["n"]), int(arch["m"]), list(arch["lambdas"]), in_channels,
+                           z_channels=arch.get("z_channels"))
     weights = {k: torch.from_numpy(np.array(v)) for k, v in parts.tree["encoder"].items()}
     missing, unexpected = net.load_state_dict(weights, strict=False)
     if unexpected or any(not k.startswith(("g_s.", "h_s.", "z_density.")) for k in missing):

@@ -113,7 +113,7 @@ class EnhancementModel:
     """The spatial enhancement layer: LIFF and the residual codec's decoder
     parts; `tree` holds its encoder weights."""
 
-    n: int
+    z_channels: int
     m: int
     liff: FixedPointLiff
     hyper_synthesis: FixedPointHyperSynthesis
@@ -129,7 +129,7 @@ class DecoderModel:
 
     path: Path
     model_id: bytes
-    n: int
+    z_channels: int
     m: int
     levels: int
     hyper_synthesis: FixedPointHyperSynthesis
@@ -166,7 +166,9 @@ def _tables(t: dict) -> PmfTables:
 def _codec_parts(tree: dict) -> dict:
     arch = tree["architecture"]
     return {
-        "n": int(arch["n"]),
+        # z's channels: the hyper networks' width, which is n in model
+        # files that do not say (bitstream_spec.md section 5).
+        "z_channels": int(arch.get("z_channels", arch["n"])),
         "m": int(arch["m"]),
         "hyper_synthesis": FixedPointHyperSynthesis(tree["hyper_synthesis"]),
         "synthesis": FixedPointSynthesis(tree["synthesis"]),

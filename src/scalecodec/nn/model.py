@@ -16,20 +16,28 @@ class GainedHyperprior(nn.Module):
     decoder can repeat exactly in integers (scalecodec.exact.synthesis).
     """
 
-    def __init__(self, n: int, m: int, lambdas: list[float], in_channels: int = 3):
+    def __init__(self, n: int, m: int, lambdas: list[float], in_channels: int = 3,
+                 z_channels: int | None = None):
         super().__init__()
-        self.n, self.m = n, m
+        # z_channels is the hyper networks' width (z's channels); it is n
+        # unless the transforms were widened alone (scalecodec.training.widen).
+        self.n, self.m, self.z_channels = n, m, z_channels or n
         self.register_buffer("lambdas", torch.tensor(lambdas, dtype=torch.float64))
         self.g_a = Analysis(n, m, in_channels)
         self.g_s = Synthesis(n, m)
-        self.h_a = HyperAnalysis(n, m)
-        self.h_s = HyperSynthesis(n, m)
-        self.z_density = FactorizedDensity(n)
+        self.h_a = HyperAnalysis(self.z_channels, m)
+        self.h_s = HyperSynthesis(self.z_channels, m)
+        self.z_density = FactorizedDensity(self.z_channels)
         # High-rate theory: the optimal step shrinks as lambda^-1/2, so start there.
         ref = lambdas[len(lambdas) // 2]
         log_gain = torch.tensor([0.5 * torch.log(torch.tensor(l / ref)).item() for l in lambdas])
         self.log_gain = nn.Parameter(log_gain[:, None].repeat(1, m))
         self.log_inverse_gain = nn.Parameter(-log_gain[:, None].repeat(1, m).clone())
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "GainedHyperprior":
+        """The network a checkpoint's config describes (weights not loaded)."""
+        return cls(cfg["n"], cfg["m"], cfg["lambdas"], z_channels=cfg.get("z_channels"))
 
     @property
     def levels(self) -> int:

@@ -26,6 +26,7 @@ from ..exact.liff import HEAD_LIMIT, INPUT_FRAC, FixedPointLiff
 from ..model.file import FORMAT, write_model
 from ..exact.prior import FixedPointHyperSynthesis
 from .data import PatchPool
+from .train import averaged_weights
 from .spatial import SpatialChain, to_8bit
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def gaussian_tables(scales: np.ndarray) -> PmfTables:
 @torch.no_grad()
 def factorized_tables(model: GainedHyperprior) -> PmfTables:
     density = model.z_density
-    c = model.n
+    c = model.z_channels
     v = torch.arange(-Z_RANGE, Z_RANGE + 1, dtype=torch.float32)
     grid = v.view(1, 1, -1).repeat(c, 1, 1)
     cdf = torch.sigmoid(density.logits_cdf(grid + 0.5)).double().squeeze(1)  # P(Z <= v + 0.5)
@@ -188,7 +189,7 @@ def codec_tree(model: GainedHyperprior, inputs: list[torch.Tensor]) -> dict:
     _report_fixed_point_error(model, hyper, synthesis, z, y)
     return {
         "architecture": {"kind": "gained-mean-scale-hyperprior", "n": model.n, "m": model.m,
-                         "lambdas": model.lambdas.tolist()},
+                         "z_channels": model.z_channels, "lambdas": model.lambdas.tolist()},
         # The encoder's float transforms; the decoder's networks are the fixed-point ones.
         "encoder": {k: v.numpy() for k, v in model.state_dict().items() if k.split(".")[0] in ENCODER_PARTS},
         "hyper_synthesis": hyper,
@@ -286,8 +287,9 @@ def export(checkpoint: Path, data: Path, out: Path) -> str:
         chain.eval()
         tree = {"format": FORMAT, **codec_tree(chain.base, patches), "enhancement": enhancement_tree(chain, patches)}
     else:
-        model = GainedHyperprior(cfg["n"], cfg["m"], cfg["lambdas"])
-        model.load_state_dict(state["model"])
+        model = GainedHyperprior.from_config(cfg)
+        # What a run averaged is what ships (the weights where it kept no average).
+        model.load_state_dict(averaged_weights(state))
         model.eval()
         tree = {"format": FORMAT, **codec_tree(model, patches)}
         if cfg.get("fine_base"):

@@ -5,6 +5,7 @@ budget spent, because on a 2-core CPU the budget is what is fixed, not the step
 count. Resuming restores that fraction along with the weights and optimiser.
 """
 
+import copy
 import json
 import logging
 import os
@@ -43,7 +44,11 @@ class TrainConfig:
     minutes: float = 120.0
     lr: float = 1e-3
     clip: float = 1.0
-    bf16: bool = False
+    # bf16 autocast; None: where the hardware makes it faster (bf16_is_fast).
+    bf16: bool | None = None
+    # Decay of the weights' exponential moving average (0: none); validation
+    # measures the average, and export ships it.
+    ema: float = 0.0
     threads: int = 0
     checkpoint_minutes: float = 5.0
     seed: int = 0
@@ -52,8 +57,14 @@ class TrainConfig:
     spatial_base: str | None = None
     # A base-codec checkpoint: fine-tune it into the fine-grained codec.
     fine_base: str | None = None
-    # A base-codec checkpoint to widen to m latent channels (and these lambdas).
+    # A base-codec checkpoint to widen to n transforms' channels and m latent
+    # channels (and these lambdas).
     widen_from: str | None = None
+    # The hyper networks' width (None: n); a widening keeps its base's.
+    z_channels: int | None = None
+    # Training minutes behind the widened checkpoint, so that the learning
+    # curve continues its base's (set from the checkpoint, not by hand).
+    prior_minutes: float = 0.0
     # Train only the widened codec's new parts for this many minutes, then all.
     new_only_minutes: float = 0.0
     # The learning rate once every part trains (None: lr).
@@ -113,6 +124,9 @@ class Trainer:
         self.ckpt_path = self.workdir / "checkpoint.pt"
 
         torch.manual_seed(cfg.seed + self.rank)
+        if cfg.bf16 is None:
+            cfg.bf16 = bf16_is_fast(self.device)
+        log.info("bf16 autocast %s on %s", "on" if cfg.bf16 else "off", describe_hardware(self.device, self.world))
         # channels-last convolutions are about 1.5x faster on these CPUs.
         self.model, masks = build_model(cfg)
         self.model = self.model.to(self.device, memory_format=torch.channels_last)
@@ -122,6 +136,10 @@ class Trainer:
         self.loss = (spatial_step_loss if cfg.spatial_base else
                      fine_step_loss if cfg.fine_base else base_step_loss)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        # The average starts at the starting weights (a widened codec's are
+        # already trained, so no bias correction is needed).
+        self.ema = ({k: p.detach().clone() for k, p in self.model.named_parameters()}
+                    if cfg.ema else None)
         self.step = 0
         self.skipped = 0
         self.elapsed = 0.0
@@ -139,10 +157,12 @@ class Trainer:
         # The base under a spatial run is inside its checkpoint: what must
         # match is the kind of run, not the path it was first read from.
         saved = {**{k: state["config"][k] for k in ("n", "m", "lambdas")},
+                 "z_channels": state["config"].get("z_channels") or state["config"]["n"],
                  "spatial": bool(state["config"].get("spatial_base")),
                  "fine": bool(state["config"].get("fine_base")),
                  "widen": bool(state["config"].get("widen_from"))}
         wanted = {**{k: getattr(self.cfg, k) for k in ("n", "m", "lambdas")},
+                  "z_channels": self.cfg.z_channels or self.cfg.n,
                   "spatial": bool(self.cfg.spatial_base), "fine": bool(self.cfg.fine_base),
                   "widen": bool(self.cfg.widen_from)}
         if saved != wanted:
@@ -150,7 +170,11 @@ class Trainer:
                              f"use another --workdir or the same options")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            averaged = averaged_weights(state)
+            self.ema = {k: averaged[k] for k in self.ema}
         self.step, self.elapsed = state["step"], state["elapsed"]
+        self.cfg.prior_minutes = state["config"].get("prior_minutes", 0.0)
         if self.new_only:
             self.new_only.active = state.get("new_only_active", True)
         log.info("resumed from %s at step %d (%.1f min trained)", self.ckpt_path, self.step, self.elapsed / 60)
@@ -159,10 +183,16 @@ class Trainer:
         if self.rank != 0:
             return
         tmp = self.ckpt_path.with_suffix(".tmp")
+        weights = self.model.state_dict()
         torch.save(
             {
-                "model": self.model.state_dict(),
+                "model": weights,
                 "optimizer": compact_optimizer_state(self.opt.state_dict()),
+                # The average as its (small) difference from the weights, in
+                # bfloat16: half the bytes of a second copy, and the
+                # difference keeps bfloat16's relative precision.
+                **({"ema_delta": {k: (e - weights[k]).to(torch.bfloat16)
+                                  for k, e in self.ema.items()}} if self.ema else {}),
                 "step": self.step,
                 "elapsed": self.elapsed,
                 "new_only_active": bool(self.new_only and self.new_only.active),
@@ -193,7 +223,7 @@ class Trainer:
         start, start_elapsed = time.monotonic(), self.elapsed
         while not self._should_stop(budget):
             if curve and time.monotonic() - last_val > cfg.val_minutes * 60:
-                curve(self.model, self.step, self.elapsed / 60)
+                curve(self.averaged(), self.step, cfg.prior_minutes + self.elapsed / 60)
                 # Validation time is not training time: the clocks restart.
                 start, start_elapsed = time.monotonic(), self.elapsed
                 last_val = time.monotonic()
@@ -217,6 +247,10 @@ class Trainer:
                     raise FloatingPointError(f"over 100 non-finite updates by step {self.step}")
                 continue
             self.opt.step()
+            if self.ema is not None:
+                with torch.no_grad():
+                    for k, p in self.model.named_parameters():
+                        self.ema[k].lerp_(p, 1 - cfg.ema)
             self.step += 1
             self.elapsed = start_elapsed + time.monotonic() - start
 
@@ -256,6 +290,14 @@ class Trainer:
             dist.destroy_process_group()
         log.info("finished: %d steps, %.1f min", self.step, self.elapsed / 60)
 
+
+    def averaged(self) -> torch.nn.Module:
+        """The network with the averaged weights (the network itself without EMA)."""
+        if self.ema is None:
+            return self.model
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self.ema, strict=False)
+        return model
 
     def _phase(self):
         """End the new-only phase: every part trains from here, with a fresh
@@ -316,9 +358,13 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
     if sum(map(bool, (cfg.spatial_base, cfg.fine_base, cfg.widen_from))) > 1:
         raise UsageError("train one of: a spatial layer, a fine-grained codec, a widened codec")
     if cfg.widen_from:
-        return load_widened(cfg.widen_from, cfg.m, cfg.lambdas)
+        model, masks = load_widened(cfg.widen_from, cfg.n, cfg.m, cfg.lambdas)
+        base = torch.load(cfg.widen_from, map_location="cpu", weights_only=True)
+        cfg.z_channels = model.z_channels
+        cfg.prior_minutes = base["config"].get("prior_minutes", 0.0) + base["elapsed"] / 60
+        return model, masks
     if not (cfg.spatial_base or cfg.fine_base):
-        return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas), None
+        return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas, z_channels=cfg.z_channels), None
     path = cfg.spatial_base or cfg.fine_base
     state = torch.load(path, map_location="cpu", weights_only=True)
     base_cfg = state["config"]
@@ -331,7 +377,7 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
         model = PrefixHyperprior(cfg.n, cfg.m, cfg.lambdas)
         model.load_state_dict(state["model"])
         return model, None
-    base = GainedHyperprior(base_cfg["n"], base_cfg["m"], base_cfg["lambdas"])
+    base = GainedHyperprior.from_config(base_cfg)
     base.load_state_dict(state["model"])
     chain = SpatialChain(base, cfg.n, cfg.m, cfg.lambdas)
     chain.el.warm_start(base)
@@ -344,6 +390,25 @@ def compact_optimizer_state(state: dict) -> dict:
     them back to the parameters' dtype on load)."""
     return {**state, "state": {k: {n: v.to(torch.bfloat16) if v.is_floating_point() and v.dim() else v
                                    for n, v in st.items()} for k, st in state["state"].items()}}
+
+
+def averaged_weights(state: dict) -> dict:
+    """A checkpoint's averaged weights (its weights where it keeps no average)."""
+    delta = state.get("ema_delta", {})
+    return {k: v + delta[k].to(v.dtype) if k in delta else v for k, v in state["model"].items()}
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """bf16 autocast pays where the hardware computes in bf16: GPUs that
+    support it, CPUs with AVX512-BF16 or AMX. Elsewhere it was measured 2x
+    slower (../shared/notes/compute.md)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def describe_hardware(device: torch.device, world: int) -> str:

@@ -109,7 +109,7 @@ class LearningCurve:
         elif reference:
             state = torch.load(reference, map_location="cpu", weights_only=True)
             c = state["config"]
-            ref = GainedHyperprior(c["n"], c["m"], c["lambdas"])
+            ref = GainedHyperprior.from_config(c)
             ref.load_state_dict(state["model"])
             self.reference = {"checkpoint": reference, **measure(ref.to(device), self.images)}
             ref_path.write_text(json.dumps(self.reference) + "\n")

@@ -1,4 +1,5 @@
-"""Widen a trained base codec's latent (M) and extend its quality levels.
+"""Widen a trained base codec: its latent (M) and quality levels, or its
+transforms (N).
 
 A fresh wide codec is hours behind the trained narrow one per CPU hour, and
 widening with every parameter training was measured to fail: random new
@@ -12,6 +13,14 @@ The layout follows scalecodec.nn.transforms: the latent width enters the last
 analysis layer (output rows), the first synthesis layer (input rows), the
 first hyper-analysis layer (input columns), and the hyper-synthesis, whose
 hidden widths are M and 3M/2 and whose output is M means then M scales.
+
+Widening the transforms (`widen_transforms`) needs no such phase: the new
+channels of g_a and g_s feed the old ones through zero weights, so the wide
+codec computes exactly what the narrow one did, and everything trains from
+the first step (their gradients are not zero, since the new channels carry
+activity). The hyper networks keep their width: they cost little at 1/16 of
+the resolution, and new z channels would start at 0, where the rounding
+gives their weights no gradient.
 """
 
 import math
@@ -53,7 +62,7 @@ def widen(old: GainedHyperprior, m: int, lambdas: list[float]) -> tuple[GainedHy
         if not match:
             raise UsageError(f"the new quality levels must include the base's lambda {l}")
         idx[i] = match[0]
-    new = GainedHyperprior(n, m, lambdas)
+    new = GainedHyperprior(n, m, lambdas, z_channels=old.z_channels)
     new_levels = [j for j in range(len(lambdas)) if j not in idx.values()]
     mid0, mid = old.h_s[2].weight.shape[1], new.h_s[2].weight.shape[1]
     o, w = dict(old.named_parameters()), dict(new.named_parameters())
@@ -114,14 +123,55 @@ def widen(old: GainedHyperprior, m: int, lambdas: list[float]) -> tuple[GainedHy
     return new, masks
 
 
-def load_widened(path: str, m: int, lambdas: list[float]) -> tuple[GainedHyperprior, dict]:
+def _embed(new: torch.Tensor, old: torch.Tensor, out_axis: int) -> None:
+    """Old weights into the old block; new inputs feed old outputs through
+    zeros; new outputs keep their fresh initialisation."""
+    in_axis = 1 - out_axis
+    o, i = old.shape[out_axis], old.shape[in_axis]
+    block = [slice(None)] * new.dim()
+    block[out_axis], block[in_axis] = slice(0, o), slice(0, i)
+    new[tuple(block)] = old
+    block[in_axis] = slice(i, None)
+    new[tuple(block)] = 0
+
+
+def widen_transforms(old: GainedHyperprior, n: int) -> GainedHyperprior:
+    """The codec with n channels in g_a and g_s computing old's function."""
+    if n <= old.n:
+        raise UsageError(f"widening the transforms needs more channels than the base's {old.n}")
+    new = GainedHyperprior(n, old.m, old.lambdas.tolist(), z_channels=old.z_channels)
+    o, w = dict(old.named_parameters()), dict(new.named_parameters())
+    with torch.no_grad():
+        for name, p in w.items():
+            if o[name].shape == p.shape:
+                p.copy_(o[name])
+            elif name.endswith(".gamma"):
+                # GDN: new channels are normalised as GDN starts; old rows'
+                # new columns are zero (the initial off-diagonal), so old
+                # channels are not normalised by new ones.
+                p[: o[name].shape[0], : o[name].shape[1]] = o[name]
+            elif p.dim() == 1:  # biases and GDN's beta
+                p[: o[name].shape[0]] = o[name]
+            else:
+                transposed = isinstance(new.get_submodule(name.rsplit(".", 1)[0]), torch.nn.ConvTranspose2d)
+                _embed(p, o[name], out_axis=1 if transposed else 0)
+    return new
+
+
+def load_widened(path: str, n: int, m: int, lambdas: list[float]) -> tuple[GainedHyperprior, dict | None]:
+    """The base codec at path, widened to n transforms' channels and m
+    latent channels (either or both), with the latent widening's masks."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     cfg = state["config"]
-    if cfg.get("spatial_base") or cfg.get("fine_base") or cfg.get("widen_from"):
-        raise UsageError(f"{path} is not a plain base-codec checkpoint")
-    old = GainedHyperprior(cfg["n"], cfg["m"], cfg["lambdas"])
-    old.load_state_dict(state["model"])
-    return widen(old, m, lambdas)
+    if cfg.get("spatial_base") or cfg.get("fine_base"):
+        raise UsageError(f"{path} is not a base-codec checkpoint")
+    model = GainedHyperprior.from_config(cfg)
+    model.load_state_dict(state["model"])
+    if n != model.n:
+        model = widen_transforms(model, n)
+    if m == model.m and lambdas == list(cfg["lambdas"]):
+        return model, None
+    return widen(model, m, lambdas)
 
 
 class NewOnly:
