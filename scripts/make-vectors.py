@@ -35,7 +35,31 @@ VECTORS = {
     "spatial-1-2-q4": ({"quality": 4.0, "scales": [1.0, 2.0]},
                        [{}, {"scale": 1.0}, {"scale": 1.5}, {"width": 180}], [0.0]),
     "fgs-q6": ({"quality": 6.0, "mode": "fgs"}, [{}], [0.35, 0.6, 0.85]),
+    # From the photo with metadata (with_metadata): upright, ICC, EXIF and XMP kept by the cut.
+    "spatial-1-2-q4-metadata": ({"quality": 4.0, "scales": [1.0, 2.0]}, [{}, {"scale": 1.0}], [0.0]),
 }
+
+
+def with_metadata(png: bytes) -> bytes:
+    """The photo as a camera might write it: sideways, with EXIF orientation
+    6, an ICC profile, EXIF (make, date) and XMP."""
+    import io
+
+    from PIL import Image, ImageCms, PngImagePlugin
+
+    im = Image.open(io.BytesIO(png)).transpose(Image.Transpose.ROTATE_90)  # orientation 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F], exif[0x0132] = 6, "VectorCam", "2026:12:06 12:00:00"
+    xmp = PngImagePlugin.PngInfo()
+    xmp.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"/>', zip=False)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = io.BytesIO()
+    im.save(buf, "PNG", exif=exif, icc_profile=icc, pnginfo=xmp)
+    return buf.getvalue()
+
+
+def metadata_hashes(data: bytes) -> dict:
+    return {c.kind.name.lower(): sha(c.payload) for c in container.parse(data).metadata}
 
 
 def cut(data: bytes, fraction: float) -> tuple[int | None, bytes]:
@@ -73,14 +97,15 @@ def main() -> int:
                 "format_version": f"{VERSION_MAJOR}.{VERSION_MINOR}",
                 "source": {"file": str(PHOTO.relative_to(ROOT)), "sha256": sha(source)}, "vectors": {}}
     for name, (options, requests, budgets) in VECTORS.items():
-        data = encode_file(source, **options).stream
+        data = encode_file(with_metadata(source) if name.endswith("-metadata") else source, **options).stream
         (OUT / f"{name}.scc").write_bytes(data)
         cuts = []
         for fraction in budgets:
             budget, part = cut(data, fraction)
             cuts.append({"bytes": budget, "stream_sha256": sha(part), "stream_bytes": len(part),
-                         "decoded": describe(part, [{}])})
+                         "metadata_sha256": metadata_hashes(part), "decoded": describe(part, [{}])})
         expected["vectors"][name] = {"file": f"{name}.scc", "stream_sha256": sha(data),
+                                     "metadata_sha256": metadata_hashes(data),
                                      "encode": options, "decoded": describe(data, requests),
                                      "truncated": cuts}
         print(f"{name}: {len(data)} bytes", file=sys.stderr)

@@ -64,7 +64,7 @@ def test_file_round_trip_and_info(tmp_path, photo, fgs_stream, fgs_decoder):
     scc("encode", PHOTO, out, "--mode", "fgs", "-q", "5", check=True)
     assert out.read_bytes() == fgs_stream
     info = scc("info", out, check=True).stdout.decode()
-    assert "fine-grained image (120x88)" in info and "v1.2" in info
+    assert "fine-grained image (120x88)" in info and "v1.3" in info
     png = tmp_path / "photo.png"
     scc("decode", out, png, check=True)
     decoded = png_pixels(png.read_bytes())

@@ -50,7 +50,37 @@ def test_golden_vector_decodes_to_the_pinned_pixels(name):
     assert sha(data) == vector["stream_sha256"], "the vector file itself was changed"
     # The container writes back exactly the bytes it read.
     assert container.serialize(container.parse(data)) == data
+    assert metadata_hashes(data) == vector["metadata_sha256"]
     check_decodes(data, vector["decoded"])
+
+
+def metadata_hashes(data: bytes) -> dict:
+    return {c.kind.name.lower(): sha(c.payload) for c in container.parse(data).metadata}
+
+
+OLDER = VECTORS / "1.2"
+
+
+@pytest.mark.parametrize("name", sorted(json.loads((OLDER / "expected.json").read_text())["vectors"]))
+def test_vectors_of_the_previous_minor_version_still_decode_and_cut_the_same(name):
+    # 1.3 added metadata chunks; a 1.2 stream (made by the first base codec,
+    # still installed) must decode and cut exactly as it did.
+    vector = json.loads((OLDER / "expected.json").read_text())["vectors"][name]
+    data = (OLDER / vector["file"]).read_bytes()
+    assert data[5] == 2 and sha(data) == vector["stream_sha256"]
+    check_decodes(data, vector["decoded"])
+    stream = container.parse(data)
+    for want in vector["truncated"]:
+        part = (container.serialize(container.select(stream, max_layer=0)) if want["bytes"] is None
+                else container.serialize(container.truncate(stream, want["bytes"])))
+        assert sha(part) == want["stream_sha256"]
+        check_decodes(part, want["decoded"])
+
+
+def test_the_metadata_vector_carries_every_kind_through_its_cut():
+    vector = EXPECTED["vectors"]["spatial-1-2-q4-metadata"]
+    assert set(vector["metadata_sha256"]) == {"icc", "exif", "xmp"}
+    assert vector["truncated"][0]["metadata_sha256"] == vector["metadata_sha256"]
 
 
 @pytest.mark.parametrize("name", [n for n, v in sorted(EXPECTED["vectors"].items()) if v["truncated"]])
@@ -65,4 +95,5 @@ def test_golden_vector_truncations_are_the_pinned_streams(name):
             part = container.serialize(container.truncate(stream, want["bytes"]))
             assert len(part) <= want["bytes"]
         assert (len(part), sha(part)) == (want["stream_bytes"], want["stream_sha256"])
+        assert metadata_hashes(part) == want["metadata_sha256"]
         check_decodes(part, want["decoded"])

@@ -91,7 +91,7 @@ def test_bad_options_are_refused_before_torch_loads(tmp_path):
     (fake / "torch" / "__init__.py").write_text("raise ImportError('torch was imported')")
     env = {"PYTHONPATH": os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")])}
     r = scc("encode", PHOTO, tmp_path / "o.scc", "-q", 99, env=env)
-    assert r.returncode == 2 and "quality must be between 1 and 7, got 99" in r.stderr.decode()
+    assert r.returncode == 2 and "quality must be between 1 and 10, got 99" in r.stderr.decode()
     r = scc("encode", PHOTO, tmp_path / "o.scc", "--mode", "fgs", "--scales", "1,2", env=env)
     assert r.returncode == 2
 
@@ -214,9 +214,9 @@ def _rewrite(data: bytes, **header) -> bytes:
 
 def test_a_quality_outside_the_models_range_is_an_invalid_stream(tmp_path, stream):
     f = tmp_path / "q.scc"
-    f.write_bytes(_rewrite(stream, quality=20.0))  # every CRC right; the model has 7 levels
+    f.write_bytes(_rewrite(stream, quality=20.0))  # every CRC right; the model has 10 levels
     r = scc("decode", f, tmp_path / "o.png")
-    assert r.returncode == 4 and "quality 20 is outside the model's range 1..7" in r.stderr.decode()
+    assert r.returncode == 4 and "quality 20 is outside the model's range 1..10" in r.stderr.decode()
 
 
 def test_layers_out_of_order_are_an_invalid_stream(tmp_path):

@@ -37,6 +37,7 @@ class DecodeResult:
     height: int
     notes: list[str] = field(default_factory=list)
     plan: object = None  # geometry.DecodePlan: which layer, and how it was brought to size
+    metadata: dict = field(default_factory=dict)  # io.metadata.KINDS -> payload, as the stream carries it
 
 
 @functools.lru_cache(maxsize=4)
@@ -94,16 +95,23 @@ def output_format(path: str) -> str:
 MODES = ("single", "fgs")
 
 
+# The default quality level: on the default single-layer model (base v2, ten
+# levels) it is the rate-distortion trade-off (lambda 0.0067) that level 3 of
+# the first base codec was, about 0.5 bpp on Kodak.
+DEFAULT_QUALITY = 4.0
+
+
 def encode_file(data: bytes, quality: float, model_path=None, device="auto", name="input",
                 scales: list[float] | None = None, mode: str = "single", effort: int = 1,
-                report=None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> EncodeResult:
+                report=None, max_pixels: int | None = DEFAULT_MAX_PIXELS, strip: tuple = ()) -> EncodeResult:
     """An image file's bytes -> a stream (see encode_source). The request is
     checked before the image is read, and the image's size (max_pixels)
     before its pixels are."""
     from .io.images import load_image
 
     path = _check_request(quality, model_path, scales, mode)
-    return _encode(load_image(data, name, max_pixels), quality, path, device, scales, mode, effort, report)
+    return _encode(load_image(data, name, max_pixels), quality, path, device, scales, mode, effort, report,
+                   strip)
 
 
 def _encoder_model(model_path, scales, mode) -> str | None:
@@ -132,17 +140,18 @@ def _check_request(quality: float, model_path, scales, mode: str) -> str | None:
 
 def encode_source(src, quality: float, model_path=None, device="auto",
                   scales: list[float] | None = None, mode: str = "single", effort: int = 1,
-                  report=None) -> EncodeResult:
+                  report=None, strip: tuple = ()) -> EncodeResult:
     """A single-layer stream; with scales (relative to the base layer, the
     last being the input's size) a spatially scalable one; with mode "fgs"
     a fine-grained one, cut at any segment. src is an io.images.SourceImage.
     effort 2-9 spends encoding time searching for better symbols
-    (encoder.Effort); the decoder is the same."""
+    (encoder.Effort); the decoder is the same. The source's metadata goes
+    into the stream, but for the kinds in strip (io.metadata.KINDS)."""
     return _encode(src, quality, _check_request(quality, model_path, scales, mode), device, scales, mode,
-                   effort, report)
+                   effort, report, strip)
 
 
-def _encode(src, quality, path, device, scales, mode, effort, report) -> EncodeResult:
+def _encode(src, quality, path, device, scales, mode, effort, report, strip) -> EncodeResult:
     """encode_source once the request has been checked (path: the model file)."""
     _require_torch()
     from .codecs.encoder import Effort
@@ -156,7 +165,24 @@ def _encode(src, quality, path, device, scales, mode, effort, report) -> EncodeR
     else:
         stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour, effort)
     h, w = src.pixels.shape[:2]
-    return EncodeResult(stream, w, h, src.notes)
+    stream, notes = _with_metadata(stream, src, strip)
+    return EncodeResult(stream, w, h, notes)
+
+
+def _with_metadata(stream: bytes, src, strip: tuple) -> tuple[bytes, list[str]]:
+    """The stream with the source's metadata chunks (but for strip's kinds), and the notes."""
+    from dataclasses import replace
+
+    from .io import metadata
+
+    notes = list(src.notes)
+    stripped = [metadata.NAMES[k] for k in src.metadata if k in strip]
+    if stripped:
+        notes.append(f"left out its {', '.join(stripped)} (--strip)")
+    carried = {k: v for k, v in src.metadata.items() if k not in strip}
+    if carried:
+        stream = container.serialize(replace(container.parse(stream), metadata=metadata.chunks(carried)))
+    return stream, notes
 
 
 def decode_file(data: bytes, model_path=None, fmt="PNG", scale: float | None = None,
@@ -164,15 +190,21 @@ def decode_file(data: bytes, model_path=None, fmt="PNG", scale: float | None = N
                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DecodeResult:
     """The top layer, or the size asked for (see Decoder.decode); a stream
     whose decode would exceed max_pixels is refused before any work."""
+    from .io import metadata
     from .io.images import encode_image
     from .model.file import find_model
 
-    header = container.parse(data).header
-    path = model_path or str(find_model(header.model_id))
+    stream = container.parse(data)
+    path = model_path or str(find_model(stream.header.model_id))
     decoded = open_decoder(path, device).decode(data, scale, width, height, max_pixels)
     h, w = decoded.pixels.shape[:2]
     notes = list(decoded.warnings)
-    return DecodeResult(encode_image(decoded.pixels, fmt), decoded.pixels, w, h, notes, decoded.plan)
+    carried = metadata.of_stream(stream)
+    options, lost = metadata.save_options(fmt, carried)
+    if lost:
+        notes.append(f"{fmt} files cannot hold its {', '.join(lost)}: not written (PNG and TIFF can)")
+    return DecodeResult(encode_image(decoded.pixels, fmt, **options), decoded.pixels, w, h, notes,
+                        decoded.plan, carried)
 
 
 @dataclass

@@ -28,6 +28,7 @@ import click
 from .errors import (
     ContainerError, ImageInputError, InputError, ModelError, OutputError, UsageError,
 )
+from .api import DEFAULT_QUALITY
 from .codecs.effort import describe as describe_efforts
 from .io.files import check_output, read_input, write_output
 from .limits import DEFAULT_MAX_PIXELS
@@ -125,8 +126,10 @@ def main():
 @main.command()
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
-@click.option("-q", "--quality", type=float, default=3.0, show_default=True,
-              help="Quality from 1 (smallest, ~0.25 bpp on Kodak) to 7 (~1 bpp); fractions interpolate.")
+@click.option("-q", "--quality", type=float, default=DEFAULT_QUALITY, show_default=True,
+              help="Quality level from 1 (smallest) to the model's top: 10 for the default model "
+                   "(~0.14 to ~1.9 bpp on Kodak), 7 for the spatial and fine-grained ones; "
+                   "fractions interpolate.")
 @click.option("--scales", type=str, default=None, metavar="1,S2,...",
               help="Spatially scalable: layer scale factors relative to the base layer, e.g. 1,1.6,2.4; "
                    "the last is IN's own size. 2 to 4 layers, each 1.1x to 4x the one below.")
@@ -137,6 +140,9 @@ def main():
               help="Encoder effort: 1 fast ... 9 slowest. Above 1 the encoder searches for symbols "
                    "that cost fewer bits for the same quality; the stream and its decoding are "
                    "unchanged. Refinement iterations per layer: " + describe_efforts() + ".")
+@click.option("--strip", default=None, metavar="all|icc,exif,xmp",
+              help="Leave out the input's metadata: all of it, or the kinds listed. By default the "
+                   "ICC profile, EXIF and XMP are kept (EXIF orientation is applied to the pixels).")
 @click.option("-v", "--verbose", is_flag=True, help="Print the search's rate and distortion as it goes.")
 @jobs_option
 @model_option
@@ -145,7 +151,7 @@ def main():
 @force_option
 @quiet_option
 @user_errors
-def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs, model_path, device,
+def encode(input_path, output_path, quality, scales, mode, effort, strip, verbose, jobs, model_path, device,
            max_pixels, force, quiet):
     """Compress image IN into stream OUT.
 
@@ -159,13 +165,14 @@ def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs
     from .io import batch
 
     factors = _parse_scales(scales) if scales is not None else None
+    strip = _parse_strip(strip)
     if batch.is_collection(input_path):
         from pathlib import Path
 
         from .io.images import IMAGE_SUFFIXES
 
         options = dict(quality=quality, model_path=model_path, device=device, scales=factors, mode=mode,
-                       effort=effort, max_pixels=max_pixels)
+                       effort=effort, max_pixels=max_pixels, strip=strip)
         pairs = batch.plan(input_path, Path(output_path), IMAGE_SUFFIXES, batch.STREAM_SUFFIX)
         _run_folder(pairs, batch.encode_work, options, jobs, force, quiet, "encoded")
         return
@@ -174,7 +181,8 @@ def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs
     with _SearchProgress(verbose, quiet) as report:
         result = encode_file(read_input(input_path), quality, model_path, device,
                              name="stdin" if input_path == "-" else input_path, scales=factors, mode=mode,
-                             effort=effort, report=report if effort > 1 else None, max_pixels=max_pixels)
+                             effort=effort, report=report if effort > 1 else None, max_pixels=max_pixels,
+                             strip=strip)
     write_output(output_path, result.stream, force)
     if not quiet:
         for n in result.notes:
@@ -182,6 +190,17 @@ def encode(input_path, output_path, quality, scales, mode, effort, verbose, jobs
         layers = f", {len(factors)} layers" if factors else (", fine-grained" if mode == "fgs" else "")
         note(f"{input_path} -> {output_path}: {result.width}x{result.height}{layers}, quality {quality:g}, "
              f"{len(result.stream)} bytes, {result.bpp:.4f} bpp, {time.perf_counter() - t:.2f} s")
+
+
+def _parse_strip(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    from .io.metadata import parse_strip
+
+    try:
+        return parse_strip(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--strip") from None
 
 
 def _run_folder(pairs, work, options, jobs, force, quiet, verb):

@@ -8,6 +8,12 @@ so the layers above it are never decoded; like JPEG 2000's, `im.reduce = n`
 before loading decodes at 1/2**n of the size. Saving takes `quality`,
 `scales` (a spatial stream), `mode="fgs"` (fine-grained) and `effort`.
 
+Metadata goes through `im.info` as in Pillow's own formats: an opened stream's
+ICC profile, EXIF and XMP are `info["icc_profile"]`, `info["exif"]` and
+`info["xmp"]`; saving keeps the image's (EXIF orientation applied to the
+pixels), `icc_profile=`, `exif=` and `xmp=` replace them, and `strip=("exif",)`
+(or "all") leaves them out.
+
 Errors are the ones Pillow users expect: a file that is not a valid stream
 fails Image.open (UnidentifiedImageError); one that cannot be decoded, or a
 model that is missing, fails load() with OSError; bad save options raise
@@ -19,6 +25,7 @@ from PIL import Image, ImageFile
 from . import container
 from .container.format import MAGIC
 from .errors import ImageInputError, ModelError, UsageError
+from .io import metadata
 
 FORMAT = "SCC"
 
@@ -45,6 +52,7 @@ class SccImageFile(ImageFile.ImageFile):
         self._reduce = 0
         self.info["quality"] = h.quality
         self.info["layers"] = list(self._layers)
+        self.info.update(metadata.as_info(metadata.of_stream(stream)))
         self.tile = []
 
     def draft(self, mode, size):
@@ -88,16 +96,21 @@ class SccImageFile(ImageFile.ImageFile):
 
 
 def _save(im: Image.Image, fp, filename) -> None:
-    from .api import encode_source
+    from .api import DEFAULT_QUALITY, encode_source
     from .io.images import source_image
 
     info = im.encoderinfo
     try:
         src = source_image(im, str(filename) or "image")
-        result = encode_source(src, float(info.get("quality", 3.0)), info.get("model"),
+        given, dropped = metadata.read({k: info[k] for k in ("icc_profile", "exif", "xmp") if k in info})
+        src.metadata.update(given)
+        src.notes += dropped
+        strip = info.get("strip") or ()
+        strip = metadata.parse_strip(strip if isinstance(strip, str) else ",".join(strip)) if strip else ()
+        result = encode_source(src, float(info.get("quality", DEFAULT_QUALITY)), info.get("model"),
                                info.get("device", "auto"), info.get("scales"),
-                               info.get("mode", "single"), int(info.get("effort", 1)))
-    except (UsageError, ImageInputError) as err:
+                               info.get("mode", "single"), int(info.get("effort", 1)), strip=strip)
+    except (UsageError, ImageInputError, ValueError) as err:
         raise ValueError(str(err)) from None
     except ModelError as err:
         raise OSError(str(err)) from None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 MAGIC = b"\x89SCC"
 VERSION_MAJOR = 1
-VERSION_MINOR = 2  # 1.1 defines the SPATIAL payload, 1.2 the FINE payload
+VERSION_MINOR = 3  # 1.1 defines the SPATIAL payload, 1.2 the FINE payload, 1.3 metadata
 MODEL_ID_BYTES = 16
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 28
@@ -19,6 +19,9 @@ MAX_CHUNKS = 4096
 # the 2 pixels that rounding each size from the top can add): LIFF predicts
 # no further, and a decoder checks it before decoding anything.
 MAX_LAYER_STEP = 4
+# A metadata chunk's largest payload, checked from the chunk table before
+# anything is read: real ICC profiles and EXIF blocks are kilobytes.
+MAX_METADATA_BYTES = 1 << 24
 
 # magic, major, minor, flags, model id, width, height, colour, bit depth,
 # quality (8.8 fixed point), base width, base height, chunk count
@@ -37,6 +40,13 @@ class ChunkKind(enum.IntEnum):
     BASE = 1  # the base layer: a whole image at the base resolution
     SPATIAL = 2  # an enhancement layer at a larger resolution (a, b = width, height)
     FINE = 3  # a whole image coded for cutting at any segment (a, b = width, height)
+    ICC = 4  # the image's ICC colour profile
+    EXIF = 5  # its EXIF block (a TIFF structure), orientation applied
+    XMP = 6  # its XMP packet (UTF-8)
+
+
+METADATA_KINDS = (ChunkKind.ICC, ChunkKind.EXIF, ChunkKind.XMP)
+_METADATA_LABELS = {ChunkKind.ICC: "ICC profile", ChunkKind.EXIF: "EXIF", ChunkKind.XMP: "XMP"}
 
 
 class ColourFormat(enum.IntEnum):
@@ -83,7 +93,9 @@ class Chunk:
             return f"base layer ({self.a}x{self.b})"
         if self.kind == ChunkKind.SPATIAL:
             return f"spatial layer {self.layer} ({self.a}x{self.b})"
-        return f"fine-grained image ({self.a}x{self.b})"
+        if self.kind == ChunkKind.FINE:
+            return f"fine-grained image ({self.a}x{self.b})"
+        return _METADATA_LABELS[self.kind]
 
 
 @dataclass(frozen=True)
@@ -97,9 +109,13 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Stream:
+    """chunks are the image's (chunk 0 first); metadata chunks are kept
+    apart, since every stream made from this one keeps them whole: in the
+    bytes they follow chunk 0 (section 3)."""
     header: Header
     chunks: tuple[Chunk, ...] = field(default_factory=tuple)
     skipped: tuple[Skipped, ...] = ()
+    metadata: tuple[Chunk, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,13 +135,44 @@ def _validate_geometry(w: int, h: int, what: str) -> None:
         raise ContainerError(f"{what} {w}x{h} exceeds the {MAX_PIXELS}-pixel limit")
 
 
+def check_metadata(chunk: Chunk) -> None:
+    """The rules of section 3.1 for one metadata chunk (its kind known)."""
+    p, what = chunk.payload, chunk.label
+    if chunk.layer or chunk.a or chunk.b or chunk.flags:
+        raise ContainerError(f"{what} chunk: layer, flags, a and b must be 0")
+    if chunk.kind == ChunkKind.ICC and (len(p) < 128 or int.from_bytes(p[:4], "big") != len(p)):
+        raise ContainerError(f"{what} chunk is not an ICC profile (its size field must equal its length, 128 or more)")
+    if chunk.kind == ChunkKind.EXIF and (len(p) < 8 or p[:4] not in (b"II*\x00", b"MM\x00*")):
+        raise ContainerError(f"{what} chunk is not a TIFF structure")
+    if chunk.kind == ChunkKind.XMP:
+        try:
+            p.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ContainerError(f"{what} chunk is not UTF-8") from None
+
+
+def _check_metadata_order(metadata) -> None:
+    kinds = [c.kind for c in metadata]
+    if kinds != sorted(set(kinds)):
+        raise ContainerError("metadata chunks must be of different kinds, in increasing kind order")
+
+
 def serialize(stream: Stream) -> bytes:
     h = stream.header
     _validate_geometry(h.width, h.height, "image")
     _validate_geometry(h.base_width, h.base_height, "base layer")
     if len(h.model_id) != MODEL_ID_BYTES:
         raise ContainerError(f"model id must be {MODEL_ID_BYTES} bytes")
-    if len(stream.chunks) > MAX_CHUNKS:
+    if stream.metadata and not stream.chunks:
+        raise ContainerError("metadata chunks follow chunk 0: a stream with metadata needs an image chunk")
+    _check_metadata_order(stream.metadata)
+    for c in stream.metadata:
+        if len(c.payload) > MAX_METADATA_BYTES:
+            raise ContainerError(f"{c.label} is over {MAX_METADATA_BYTES} bytes")
+        check_metadata(c)
+    # Metadata chunks follow chunk 0 (section 3.1).
+    ordered = (*stream.chunks[:1], *stream.metadata, *stream.chunks[1:])
+    if len(ordered) > MAX_CHUNKS:
         raise ContainerError(f"at most {MAX_CHUNKS} chunks")
     quality = round(h.quality * 256)
     if not 0 <= quality <= 0xFFFF:
@@ -133,15 +180,15 @@ def serialize(stream: Stream) -> bytes:
     parts = [
         _HEADER.pack(
             MAGIC, VERSION_MAJOR, h.minor, h.flags, h.model_id, h.width, h.height,
-            int(h.colour), h.bit_depth, quality, h.base_width, h.base_height, len(stream.chunks),
+            int(h.colour), h.bit_depth, quality, h.base_width, h.base_height, len(ordered),
         )
     ]
-    for c in stream.chunks:
+    for c in ordered:
         parts.append(
             _ENTRY.pack(int(c.kind), c.layer, c.flags, c.a, c.b, len(c.payload), zlib.crc32(c.payload))
         )
     head = b"".join(parts)
-    return head + _CRC.pack(zlib.crc32(head)) + b"".join(c.payload for c in stream.chunks)
+    return head + _CRC.pack(zlib.crc32(head)) + b"".join(c.payload for c in ordered)
 
 
 def parse(data: bytes, allow_truncated: bool = True) -> Stream:
@@ -186,12 +233,14 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
         raise ContainerError(f"unsupported bit depth {depth}")
     header = Header(bytes(model_id), w, h, colour, depth, quality / 256, bw, bh, flags, minor)
 
-    chunks, missing, skipped = [], [], []
+    chunks, missing, skipped, metadata = [], [], [], []
     pos = table_end + _CRC.size
     for i in range(count):
         kind, layer, cflags, a, b, length, ccrc = _ENTRY.unpack_from(data, HEADER_BYTES + i * ENTRY_BYTES)
         try:
             kind = ChunkKind(kind)
+            if kind in METADATA_KINDS and minor < 3:
+                raise ValueError
         except ValueError:
             if minor <= VERSION_MINOR:
                 raise ContainerError(f"chunk {i} has unknown kind {kind}") from None
@@ -206,8 +255,29 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
             skipped.append(Skipped(i, kind, length))
             pos += length
             continue
+        if kind in METADATA_KINDS:
+            # Checked from the table, before anything is read (section 3.1).
+            if i != 1 + len(metadata):
+                raise ContainerError(f"chunk {i} ({_METADATA_LABELS[kind]}) is out of place: "
+                                     "metadata chunks follow chunk 0")
+            if length > MAX_METADATA_BYTES:
+                raise ContainerError(f"chunk {i} ({_METADATA_LABELS[kind]}) claims {length} bytes, "
+                                     f"over the {MAX_METADATA_BYTES}-byte limit")
         payload = bytes(data[pos : pos + length])
         chunk = Chunk(kind, layer, a, b, payload, cflags)
+        if kind in METADATA_KINDS:
+            metadata.append(chunk)
+            _check_metadata_order(metadata)
+            if missing or len(payload) < length:
+                missing.append(f"chunk {i}: {chunk.label}")
+                metadata.pop()
+                pos += length
+                continue
+            if zlib.crc32(payload) != ccrc:
+                raise ContainerError(f"chunk {i} ({chunk.label}) is corrupt (CRC mismatch)")
+            check_metadata(chunk)
+            pos += length
+            continue
         if kind == ChunkKind.FINE and not missing and (len(payload) < length or zlib.crc32(payload) != ccrc):
             # Its segment checksums say how much of it can be used (8.4);
             # a caller that wants only whole streams gets none of it.
@@ -231,15 +301,17 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
     if missing:
         if not allow_truncated:
             raise ContainerError(f"stream is truncated: missing {', '.join(missing)}")
-        return TruncatedStream(header, tuple(chunks), tuple(skipped), tuple(missing))
+        return TruncatedStream(header, tuple(chunks), tuple(skipped), tuple(metadata), tuple(missing))
     if pos != len(data):
         raise ContainerError(f"{len(data) - pos} unexpected bytes after the last chunk")
-    return Stream(header, tuple(chunks), tuple(skipped))
+    return Stream(header, tuple(chunks), tuple(skipped), tuple(metadata))
 
 
 def complete(stream: Stream) -> Stream:
     """The stream restricted to its complete chunks, as a valid stream."""
-    return Stream(stream.header, stream.chunks, stream.skipped) if isinstance(stream, TruncatedStream) else stream
+    if isinstance(stream, TruncatedStream):
+        return Stream(stream.header, stream.chunks, stream.skipped, stream.metadata)
+    return stream
 
 
 def with_chunks(stream: Stream, chunks) -> Stream:

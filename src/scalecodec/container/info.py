@@ -7,12 +7,13 @@ from .format import ENTRY_BYTES, HEADER_BYTES, ChunkKind, parse
 def describe(data: bytes) -> dict:
     stream = parse(data)
     h = stream.header
-    entries = len(stream.chunks) + len(stream.skipped) + len(getattr(stream, "missing", ()))
+    known_chunks = (*stream.chunks[:1], *stream.metadata, *stream.chunks[1:])  # in file order
+    entries = len(known_chunks) + len(stream.skipped) + len(getattr(stream, "missing", ()))
     table = HEADER_BYTES + ENTRY_BYTES * entries + 4
-    chunks, known = [], iter(stream.chunks)
+    chunks, known = [], iter(known_chunks)
     skipped = {k.index: k for k in stream.skipped}
     offset = table
-    for i in range(len(stream.chunks) + len(stream.skipped)):
+    for i in range(len(known_chunks) + len(stream.skipped)):
         if i in skipped:  # a kind of a later minor version, passed over
             chunks.append({"kind": f"unknown ({skipped[i].kind})", "offset": offset, "bytes": skipped[i].length,
                            "label": "skipped: defined by a later minor version"})
@@ -43,6 +44,7 @@ def describe(data: bytes) -> dict:
         "bpp": round(8 * len(data) / (h.width * h.height), 4),
         "header_bytes": table,
         "chunks": chunks,
+        "metadata": {c.kind.name.lower(): len(c.payload) for c in stream.metadata},
         "truncated": list(getattr(stream, "missing", [])),
     }
 
@@ -55,6 +57,9 @@ def format_text(d: dict) -> str:
         f"  model      {d['model_id']}",
         f"  header     {d['header_bytes']} bytes",
     ]
+    if d["metadata"]:
+        names = {"icc": "ICC profile", "exif": "EXIF", "xmp": "XMP"}
+        lines.append("  metadata   " + ", ".join(f"{names[k]} {v} bytes" for k, v in d["metadata"].items()))
     for i, c in enumerate(d["chunks"]):
         scale = f", scale {c['scale']:g}" if c.get("layer") and "scale" in c else ""
         lines.append(f"  chunk {i}    {c['label']}{scale}: {c['bytes']} bytes at offset {c['offset']}")

@@ -29,24 +29,29 @@ def select(stream: Stream, max_layer: int) -> Stream:
     return with_chunks(stream, kept)
 
 
-def size_with(n_chunks: int, payload_bytes: int) -> int:
-    return HEADER_BYTES + n_chunks * ENTRY_BYTES + _CRC_BYTES + payload_bytes
+def size_with(stream: Stream, n_chunks: int, payload_bytes: int) -> int:
+    """Bytes of the stream with n_chunks image chunks of payload_bytes in
+    all, and its metadata chunks, which every cut keeps whole."""
+    meta = sum(len(c.payload) for c in stream.metadata)
+    return HEADER_BYTES + (n_chunks + len(stream.metadata)) * ENTRY_BYTES + _CRC_BYTES + payload_bytes + meta
 
 
 def truncate(stream: Stream, max_bytes: int) -> Stream:
     """The largest valid stream of at most max_bytes that is a prefix of this
-    one: whole chunks, or for a fine-grained stream whole segments."""
+    one: whole chunks, or for a fine-grained stream whole segments; the
+    metadata chunks always stay."""
     if fine_chunk(stream) is not None:
         return _truncate_fine(stream, max_bytes)
     total, keep = 0, 0
     for c in stream.chunks:
-        if size_with(keep + 1, total + len(c.payload)) > max_bytes:
+        if size_with(stream, keep + 1, total + len(c.payload)) > max_bytes:
             break
         total += len(c.payload)
         keep += 1
     if keep == 0:
-        need = size_with(1, len(stream.chunks[0].payload)) if stream.chunks else size_with(0, 0)
-        raise BudgetError(f"{max_bytes} bytes cannot hold the base layer; the minimum is {need} bytes")
+        need = size_with(stream, 1, len(stream.chunks[0].payload)) if stream.chunks else size_with(stream, 0, 0)
+        what = "the base layer and the metadata" if stream.metadata else "the base layer"
+        raise BudgetError(f"{max_bytes} bytes cannot hold {what}; the minimum is {need} bytes")
     return with_chunks(stream, stream.chunks[:keep])
 
 
@@ -55,11 +60,12 @@ def _truncate_fine(stream: Stream, max_bytes: int) -> Stream:
     payload, _, _ = fine.unpack(chunk.payload)
 
     def size(segments: int) -> int:
-        return size_with(1, fine.packed_size(payload, segments))
+        return size_with(stream, 1, fine.packed_size(payload, segments))
 
     if size(1) > max_bytes:
+        what = " and its metadata" if stream.metadata else ""
         raise BudgetError(f"{max_bytes} bytes cannot hold the basic part of this fine-grained "
-                             f"stream; the minimum is {size(1)} bytes")
+                          f"stream{what}; the minimum is {size(1)} bytes")
     lo, hi = 1, len(payload.segments)  # size() grows with the segments kept
     while lo < hi:
         mid = (lo + hi + 1) // 2

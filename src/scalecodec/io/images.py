@@ -16,15 +16,17 @@ from ..container import ColourFormat
 from ..container.format import MAX_SIDE
 from ..errors import ImageInputError
 from ..limits import DEFAULT_MAX_PIXELS, check_pixels
+from . import metadata
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
 @dataclass
 class SourceImage:
-    pixels: np.ndarray  # (H, W, 3) uint8
+    pixels: np.ndarray  # (H, W, 3) uint8, upright (EXIF orientation applied)
     colour: ColourFormat
     notes: list[str] = field(default_factory=list)
+    metadata: dict[str, bytes] = field(default_factory=dict)  # io.metadata.KINDS -> payload
 
 
 # Pillow's bomb limit is a global; scc's own limit replaces it while a file opens.
@@ -68,7 +70,9 @@ def source_image(im: Image.Image, name: str = "input", bit_depth: int = 8) -> So
     if getattr(im, "n_frames", 1) > 1:
         raise ImageInputError(f"{name}: animated or multi-frame images are not supported")
 
-    notes = []
+    im, notes = metadata.upright(im)
+    carried, dropped = metadata.read(im.info)
+    notes += dropped
     mode = im.mode
     if mode.startswith("I") or mode == "F" or bit_depth > 8:
         raise ImageInputError(
@@ -92,7 +96,7 @@ def source_image(im: Image.Image, name: str = "input", bit_depth: int = 8) -> So
     elif mode != "RGB":
         notes.append(f"converted {mode} to RGB")
         im = im.convert("RGB")
-    return SourceImage(np.asarray(im), colour, notes)
+    return SourceImage(np.asarray(im), colour, notes, carried)
 
 
 def _png_bit_depth(data: bytes) -> int:
@@ -108,8 +112,11 @@ def _png_bit_depth(data: bytes) -> int:
 PNG_COMPRESS_LEVEL = 1
 
 
-def encode_image(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
+def encode_image(pixels: np.ndarray, fmt: str = "PNG", **options) -> bytes:
+    """pixels as a file of format fmt; options go to Pillow's writer (the
+    metadata's, from io.metadata.save_options)."""
     buf = io.BytesIO()
-    options = {"compress_level": PNG_COMPRESS_LEVEL} if fmt == "PNG" else {}
+    if fmt == "PNG":
+        options["compress_level"] = PNG_COMPRESS_LEVEL
     Image.fromarray(pixels).save(buf, format=fmt, **options)
     return buf.getvalue()

@@ -25,7 +25,9 @@ from ..exact.synthesis import FixedPointSynthesis
 FORMAT = "scalecodec-model-1"
 # The default model file of each kind of stream.
 MODEL_FILES = {
-    "single": "scc-hyperprior-n64.npz",
+    # Base v2 (issue 26); streams of the first base codec (scc-hyperprior-n64,
+    # still installed) decode by their model id.
+    "single": "scc-base-v2.npz",
     "spatial": "scc-spatial-n64.npz",  # streams with enhancement layers
     "fgs": "scc-fgs-n64.npz",  # fine-grained streams
 }

@@ -14,7 +14,7 @@ from typing import Callable
 
 from ... import __version__
 from ...codecs.effort import ITERATIONS
-from ...model.file import default_model_path, model_id_of
+from ...model.file import default_model_path, model_id_of, read_model
 
 # BT.709 full-range 4:4:4 on the way in and its inverse on the way out (about 50 dB
 # by itself), so HEVC is judged on its coding, not on chroma subsampling or a range squeeze.
@@ -63,7 +63,7 @@ def scalecodec(model: str | None = None, effort: int = 1) -> Codec:
     # changed ladder is measured anew.
     search = f", effort {effort}: {ITERATIONS[effort - 1]} iterations" if effort != 1 else ""
     return Codec(
-        name, label, "quality", (1, 2, 3, 4, 5, 6, 7), ".scc",
+        name, label, "quality", tuple(range(1, len(read_model(path)[0]["architecture"]["lambdas"]) + 1)), ".scc",
         lambda q, png, ppm, out: [*scc, "encode", png, out, "-q", str(q), *model_args, *effort_args,
                                   "--force", "--quiet"],
         lambda coded, rec: [*scc, "decode", coded, rec, *model_args, "--force", "--quiet"],
