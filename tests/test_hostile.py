@@ -242,3 +242,12 @@ def test_a_corrupt_segment_table_is_an_invalid_stream(tmp_path):
     for cmd in (("decode", f, tmp_path / "o.png"), ("info", f), ("truncate", f, tmp_path / "o.scc", "--bytes", 2000)):
         r = scc(*cmd)
         assert r.returncode == 4 and "segment table is corrupt" in r.stderr.decode(), cmd
+
+
+@pytest.mark.parametrize("name, rule", [("no-base-layer", "out of order"),
+                                        ("base-16-under-16384", "more than 4x the layer below")])
+def test_info_on_a_stream_that_breaks_the_layer_rules_says_so(name, rule):
+    from pathlib import Path
+
+    r = scc("info", Path(__file__).parent / "fuzz-regressions" / f"{name}.scc")
+    assert r.returncode == 4 and rule in r.stderr.decode() and not r.stdout

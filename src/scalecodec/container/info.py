@@ -2,10 +2,17 @@
 
 from . import fine
 from .format import ENTRY_BYTES, HEADER_BYTES, ChunkKind, parse
+from .ops import fine_chunk, spatial_layers
 
 
 def describe(data: bytes) -> dict:
+    """What `scc info` shows; a stream that breaks the layer rules of
+    bitstream_spec.md section 3 is refused (ContainerError naming the rule),
+    as decode and truncate refuse it. A file cut inside its first chunk is
+    described with what it lacks."""
     stream = parse(data)
+    if stream.chunks and fine_chunk(stream) is None:
+        spatial_layers(stream)
     h = stream.header
     known_chunks = (*stream.chunks[:1], *stream.metadata, *stream.chunks[1:])  # in file order
     entries = len(known_chunks) + len(stream.skipped) + len(getattr(stream, "missing", ()))
