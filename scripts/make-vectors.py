@@ -37,7 +37,25 @@ VECTORS = {
     "fgs-q6": ({"quality": 6.0, "mode": "fgs"}, [{}], [0.35, 0.6, 0.85]),
     # From the photo with metadata (with_metadata): upright, ICC, EXIF and XMP kept by the cut.
     "spatial-1-2-q4-metadata": ({"quality": 4.0, "scales": [1.0, 2.0]}, [{}, {"scale": 1.0}], [0.0]),
+    # From the photo with an alpha channel (with_alpha), decoded at its size and smaller.
+    "single-q4-alpha": ({"quality": 4.0}, [{}, {"width": 50}], []),
 }
+
+
+def with_alpha(png: bytes) -> bytes:
+    """The photo with an alpha channel: a ramp, and a fully transparent disc."""
+    import io
+
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    h, w = rgb.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    alpha = (xx * 255 // (w - 1)).astype(np.uint8)
+    alpha[(yy - h // 2) ** 2 + (xx - w // 2) ** 2 < (h // 4) ** 2] = 0
+    buf = io.BytesIO()
+    Image.fromarray(np.dstack([rgb, alpha])).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def with_metadata(png: bytes) -> bytes:
@@ -97,7 +115,8 @@ def main() -> int:
                 "format_version": f"{VERSION_MAJOR}.{VERSION_MINOR}",
                 "source": {"file": str(PHOTO.relative_to(ROOT)), "sha256": sha(source)}, "vectors": {}}
     for name, (options, requests, budgets) in VECTORS.items():
-        data = encode_file(with_metadata(source) if name.endswith("-metadata") else source, **options).stream
+        made = {"metadata": with_metadata, "alpha": with_alpha}.get(name.rsplit("-", 1)[-1], lambda s: s)
+        data = encode_file(made(source), **options).stream
         (OUT / f"{name}.scc").write_bytes(data)
         cuts = []
         for fraction in budgets:

@@ -109,10 +109,9 @@ def test_bad_streams_exit_with_one_line(tmp_path, content, code, message):
 
 def test_unreadable_and_unsupported_images_exit_3(tmp_path):
     (tmp_path / "text.png").write_bytes(b"not an image at all")
-    rgba = np.zeros((8, 8, 4), np.uint8)
-    Image.fromarray(rgba).save(tmp_path / "clear.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint16)[:, :, 0] + 300).save(tmp_path / "deep.png")
     for name, message in [("missing.png", b"no such file"), ("text.png", b"not a readable image"),
-                          ("clear.png", b"transparency")]:
+                          ("deep.png", b"8 bits")]:
         r = scc("encode", tmp_path / name, tmp_path / "o.scc")
         assert r.returncode == EXIT_INPUT and message in r.stderr, r.stderr
         assert not (tmp_path / "o.scc").exists()

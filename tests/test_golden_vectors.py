@@ -77,6 +77,12 @@ def test_vectors_of_the_previous_minor_version_still_decode_and_cut_the_same(nam
         check_decodes(part, want["decoded"])
 
 
+def test_the_alpha_vector_decodes_with_its_alpha():
+    data = (VECTORS / EXPECTED["vectors"]["single-q4-alpha"]["file"]).read_bytes()
+    assert container.parse(data).alpha is not None
+    assert decode_file(data).pixels.shape == (88, 120, 4)
+
+
 def test_the_metadata_vector_carries_every_kind_through_its_cut():
     vector = EXPECTED["vectors"]["spatial-1-2-q4-metadata"]
     assert set(vector["metadata_sha256"]) == {"icc", "exif", "xmp"}

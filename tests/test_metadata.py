@@ -81,7 +81,7 @@ def test_every_cut_keeps_the_metadata(phone_jpeg, phone_stream):
         _check_carried(d.image, (d.width, d.height))
     # A budget that cannot hold the base layer and the metadata says what it needs.
     need = len(truncate_file(spatial, scale=1.0).stream)
-    with pytest.raises(UsageError, match=f"the base layer and the metadata; the minimum is {need} bytes"):
+    with pytest.raises(UsageError, match=f"the base layer and its metadata and alpha; the minimum is {need} bytes"):
         truncate_file(spatial, max_bytes=need - 1)
 
 
@@ -151,7 +151,7 @@ def _patched(data: bytes, index: int, **fields) -> bytes:
     ("huge-icc", "claims 4294967280 bytes, over the 16777216-byte limit"),
     ("exif-not-tiff", "EXIF chunk is not a TIFF structure"),
     ("icc-size-wrong", "is not an ICC profile"),
-    ("metadata-out-of-place", "out of place: metadata chunks follow chunk 0"),
+    ("metadata-out-of-place", "out of place: metadata and alpha chunks follow chunk 0"),
     ("metadata-in-1.2", "unknown kind 4"),
 ])
 def test_hostile_metadata_is_an_invalid_stream(phone_stream, tmp_path, case, message):
@@ -192,3 +192,20 @@ def _swap_first_two(data: bytes) -> bytes:
     _ENTRY.pack_into(out, _HEADER.size, *e1)
     _ENTRY.pack_into(out, _HEADER.size + _ENTRY.size, *e0)
     return fix_crcs(bytes(out))
+
+
+def test_an_alpha_chunk_of_the_wrong_size_or_too_long_is_refused(tmp_path):
+    from scalecodec.codecs import alpha
+
+    rgba = np.dstack([np.asarray(Image.open(PHOTO).convert("RGB")), np.full((88, 120), 7, np.uint8)])
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, "PNG")
+    data = encode_file(buf.getvalue(), 4.0, device="cpu").stream
+    s = container.parse(data)
+    wrong = container.Chunk(container.ChunkKind.ALPHA, 0, 0, 0, alpha.encode(np.zeros((10, 10), np.uint8)))
+    (tmp_path / "wrong.scc").write_bytes(container.serialize(container.Stream(s.header, s.chunks, alpha=wrong)))
+    r = scc("decode", tmp_path / "wrong.scc", tmp_path / "o.png")
+    assert r.returncode == 4 and b"alpha chunk is 10x10, the image 120x88" in r.stderr
+    long = _patched(data, 1, length=1 << 30)
+    with pytest.raises(ContainerError, match="alpha channel.*over the"):
+        container.parse(long)

@@ -77,5 +77,14 @@ def test_errors_are_the_ones_pillow_users_expect(tmp_path, photo, stream_file):
         Image.open(broken).load()
     with pytest.raises(ValueError, match="quality"):
         Image.fromarray(photo).save(tmp_path / "q.scc", quality=99)
-    with pytest.raises(ValueError, match="transparency"):
-        Image.new("RGBA", (32, 32), (0, 0, 0, 0)).save(tmp_path / "a.scc")
+    with pytest.raises(ValueError, match="--strip"):
+        Image.fromarray(photo).save(tmp_path / "s.scc", strip="gps")
+
+
+def test_alpha_round_trips_through_the_plugin(tmp_path):
+    im = Image.new("RGBA", (40, 30), (200, 120, 40, 255))
+    im.putalpha(Image.linear_gradient("L").resize((40, 30)))
+    im.save(tmp_path / "a.scc")
+    back = Image.open(tmp_path / "a.scc")
+    assert back.mode == "RGBA"
+    assert np.array_equal(np.asarray(back)[:, :, 3], np.asarray(im)[:, :, 3])

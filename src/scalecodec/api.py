@@ -165,14 +165,16 @@ def _encode(src, quality, path, device, scales, mode, effort, report, strip) -> 
     else:
         stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour, effort)
     h, w = src.pixels.shape[:2]
-    stream, notes = _with_metadata(stream, src, strip)
+    stream, notes = _with_side_chunks(stream, src, strip)
     return EncodeResult(stream, w, h, notes)
 
 
-def _with_metadata(stream: bytes, src, strip: tuple) -> tuple[bytes, list[str]]:
-    """The stream with the source's metadata chunks (but for strip's kinds), and the notes."""
+def _with_side_chunks(stream: bytes, src, strip: tuple) -> tuple[bytes, list[str]]:
+    """The stream with the source's metadata chunks (but for strip's kinds)
+    and its alpha channel, and the notes."""
     from dataclasses import replace
 
+    from .codecs import alpha
     from .io import metadata
 
     notes = list(src.notes)
@@ -180,8 +182,13 @@ def _with_metadata(stream: bytes, src, strip: tuple) -> tuple[bytes, list[str]]:
     if stripped:
         notes.append(f"left out its {', '.join(stripped)} (--strip)")
     carried = {k: v for k, v in src.metadata.items() if k not in strip}
-    if carried:
-        stream = container.serialize(replace(container.parse(stream), metadata=metadata.chunks(carried)))
+    alpha_chunk = None
+    if src.alpha is not None:
+        alpha_chunk = container.Chunk(container.ChunkKind.ALPHA, 0, 0, 0, alpha.encode(src.alpha))
+        notes.append(f"kept its alpha channel, lossless ({len(alpha_chunk.payload)} bytes)")
+    if carried or alpha_chunk:
+        stream = container.serialize(replace(container.parse(stream), metadata=metadata.chunks(carried),
+                                             alpha=alpha_chunk))
     return stream, notes
 
 
@@ -201,9 +208,13 @@ def decode_file(data: bytes, model_path=None, fmt="PNG", scale: float | None = N
     notes = list(decoded.warnings)
     carried = metadata.of_stream(stream)
     options, lost = metadata.save_options(fmt, carried)
+    pixels = decoded.pixels
+    if decoded.has_alpha and fmt not in ("PNG", "TIFF"):
+        lost.append("alpha channel")
+        pixels = pixels[:, :, :-1] if pixels.shape[2] > 2 else pixels[:, :, 0]
     if lost:
         notes.append(f"{fmt} files cannot hold its {', '.join(lost)}: not written (PNG and TIFF can)")
-    return DecodeResult(encode_image(decoded.pixels, fmt, **options), decoded.pixels, w, h, notes,
+    return DecodeResult(encode_image(pixels, fmt, **options), decoded.pixels, w, h, notes,
                         decoded.plan, carried)
 
 

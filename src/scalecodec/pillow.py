@@ -45,7 +45,7 @@ class SccImageFile(ImageFile.ImageFile):
         except container.ContainerError as err:
             raise SyntaxError(f"not a valid scalecodec stream: {err}") from None
         h = stream.header
-        self._mode = "L" if h.colour == container.ColourFormat.GRAY else "RGB"
+        self._mode = ("L" if h.colour == container.ColourFormat.GRAY else "RGB") + ("A" if stream.alpha else "")
         self._size = (h.width, h.height)
         self._layers = [] if container.fine_chunk(stream) is not None else container.spatial_layers(stream)
         self._request = None  # the (width, height) draft or reduce chose
@@ -90,7 +90,7 @@ class SccImageFile(ImageFile.ImageFile):
             except (container.ContainerError, ModelError, UsageError) as err:
                 raise OSError(f"cannot decode scalecodec stream: {err}") from None
             pixels = decoded.pixels
-            self.im = Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB").im
+            self.im = Image.fromarray(pixels).im  # L, LA, RGB or RGBA from its shape
             self._size = (decoded.width, decoded.height)
         return Image.Image.load(self)
 

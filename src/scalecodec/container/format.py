@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 MAGIC = b"\x89SCC"
 VERSION_MAJOR = 1
-VERSION_MINOR = 3  # 1.1 defines the SPATIAL payload, 1.2 the FINE payload, 1.3 metadata
+VERSION_MINOR = 3  # 1.1 defines the SPATIAL payload, 1.2 the FINE payload, 1.3 metadata and alpha
 MODEL_ID_BYTES = 16
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 28
@@ -43,10 +43,17 @@ class ChunkKind(enum.IntEnum):
     ICC = 4  # the image's ICC colour profile
     EXIF = 5  # its EXIF block (a TIFF structure), orientation applied
     XMP = 6  # its XMP packet (UTF-8)
+    ALPHA = 7  # its alpha channel, lossless (payload: scalecodec.codecs.alpha)
 
 
 METADATA_KINDS = (ChunkKind.ICC, ChunkKind.EXIF, ChunkKind.XMP)
-_METADATA_LABELS = {ChunkKind.ICC: "ICC profile", ChunkKind.EXIF: "EXIF", ChunkKind.XMP: "XMP"}
+# Side chunks follow chunk 0 and every cut keeps them whole (section 3.1).
+SIDE_KINDS = (*METADATA_KINDS, ChunkKind.ALPHA)
+_SIDE_LABELS = {ChunkKind.ICC: "ICC profile", ChunkKind.EXIF: "EXIF", ChunkKind.XMP: "XMP",
+                ChunkKind.ALPHA: "alpha channel"}
+# An ALPHA payload's bound from the header alone: its table and, per pixel,
+# at most 16 bits of range-coder words (a symbol costs at most 16 bits).
+_ALPHA_FIXED_BYTES = 10 + 3 * 256 + 8
 
 
 class ColourFormat(enum.IntEnum):
@@ -95,7 +102,7 @@ class Chunk:
             return f"spatial layer {self.layer} ({self.a}x{self.b})"
         if self.kind == ChunkKind.FINE:
             return f"fine-grained image ({self.a}x{self.b})"
-        return _METADATA_LABELS[self.kind]
+        return _SIDE_LABELS[self.kind]
 
 
 @dataclass(frozen=True)
@@ -109,13 +116,19 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Stream:
-    """chunks are the image's (chunk 0 first); metadata chunks are kept
-    apart, since every stream made from this one keeps them whole: in the
-    bytes they follow chunk 0 (section 3)."""
+    """chunks are the image's (chunk 0 first); the side chunks (metadata,
+    alpha) are kept apart, since every stream made from this one keeps them
+    whole: in the bytes they follow chunk 0 (section 3.1)."""
     header: Header
     chunks: tuple[Chunk, ...] = field(default_factory=tuple)
     skipped: tuple[Skipped, ...] = ()
     metadata: tuple[Chunk, ...] = ()
+    alpha: Chunk | None = None
+
+    @property
+    def side(self) -> tuple[Chunk, ...]:
+        """The side chunks in stream order."""
+        return (*self.metadata, *((self.alpha,) if self.alpha else ()))
 
 
 @dataclass(frozen=True)
@@ -136,7 +149,7 @@ def _validate_geometry(w: int, h: int, what: str) -> None:
 
 
 def check_metadata(chunk: Chunk) -> None:
-    """The rules of section 3.1 for one metadata chunk (its kind known)."""
+    """The rules of section 3.1 for one side chunk (its kind known)."""
     p, what = chunk.payload, chunk.label
     if chunk.layer or chunk.a or chunk.b or chunk.flags:
         raise ContainerError(f"{what} chunk: layer, flags, a and b must be 0")
@@ -151,10 +164,16 @@ def check_metadata(chunk: Chunk) -> None:
             raise ContainerError(f"{what} chunk is not UTF-8") from None
 
 
-def _check_metadata_order(metadata) -> None:
-    kinds = [c.kind for c in metadata]
+def _check_side_order(side) -> None:
+    kinds = [c.kind for c in side]
     if kinds != sorted(set(kinds)):
-        raise ContainerError("metadata chunks must be of different kinds, in increasing kind order")
+        raise ContainerError("side chunks (metadata, alpha) must be of different kinds, in increasing kind order")
+
+
+def _side_limit(kind: ChunkKind, header: Header) -> int:
+    if kind == ChunkKind.ALPHA:
+        return _ALPHA_FIXED_BYTES + 2 * header.width * header.height
+    return MAX_METADATA_BYTES
 
 
 def serialize(stream: Stream) -> bytes:
@@ -163,15 +182,16 @@ def serialize(stream: Stream) -> bytes:
     _validate_geometry(h.base_width, h.base_height, "base layer")
     if len(h.model_id) != MODEL_ID_BYTES:
         raise ContainerError(f"model id must be {MODEL_ID_BYTES} bytes")
-    if stream.metadata and not stream.chunks:
-        raise ContainerError("metadata chunks follow chunk 0: a stream with metadata needs an image chunk")
-    _check_metadata_order(stream.metadata)
-    for c in stream.metadata:
-        if len(c.payload) > MAX_METADATA_BYTES:
-            raise ContainerError(f"{c.label} is over {MAX_METADATA_BYTES} bytes")
+    side = stream.side
+    if side and not stream.chunks:
+        raise ContainerError("side chunks follow chunk 0: a stream with metadata or alpha needs an image chunk")
+    _check_side_order(side)
+    for c in side:
+        if len(c.payload) > _side_limit(c.kind, h):
+            raise ContainerError(f"{c.label} is over {_side_limit(c.kind, h)} bytes")
         check_metadata(c)
-    # Metadata chunks follow chunk 0 (section 3.1).
-    ordered = (*stream.chunks[:1], *stream.metadata, *stream.chunks[1:])
+    # Side chunks follow chunk 0 (section 3.1).
+    ordered = (*stream.chunks[:1], *side, *stream.chunks[1:])
     if len(ordered) > MAX_CHUNKS:
         raise ContainerError(f"at most {MAX_CHUNKS} chunks")
     quality = round(h.quality * 256)
@@ -233,13 +253,13 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
         raise ContainerError(f"unsupported bit depth {depth}")
     header = Header(bytes(model_id), w, h, colour, depth, quality / 256, bw, bh, flags, minor)
 
-    chunks, missing, skipped, metadata = [], [], [], []
+    chunks, missing, skipped, side = [], [], [], []
     pos = table_end + _CRC.size
     for i in range(count):
         kind, layer, cflags, a, b, length, ccrc = _ENTRY.unpack_from(data, HEADER_BYTES + i * ENTRY_BYTES)
         try:
             kind = ChunkKind(kind)
-            if kind in METADATA_KINDS and minor < 3:
+            if kind in SIDE_KINDS and minor < 3:
                 raise ValueError
         except ValueError:
             if minor <= VERSION_MINOR:
@@ -255,22 +275,22 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
             skipped.append(Skipped(i, kind, length))
             pos += length
             continue
-        if kind in METADATA_KINDS:
+        if kind in SIDE_KINDS:
             # Checked from the table, before anything is read (section 3.1).
-            if i != 1 + len(metadata):
-                raise ContainerError(f"chunk {i} ({_METADATA_LABELS[kind]}) is out of place: "
-                                     "metadata chunks follow chunk 0")
-            if length > MAX_METADATA_BYTES:
-                raise ContainerError(f"chunk {i} ({_METADATA_LABELS[kind]}) claims {length} bytes, "
-                                     f"over the {MAX_METADATA_BYTES}-byte limit")
+            if i != 1 + len(side):
+                raise ContainerError(f"chunk {i} ({_SIDE_LABELS[kind]}) is out of place: "
+                                     "metadata and alpha chunks follow chunk 0")
+            if length > _side_limit(kind, header):
+                raise ContainerError(f"chunk {i} ({_SIDE_LABELS[kind]}) claims {length} bytes, "
+                                     f"over the {_side_limit(kind, header)}-byte limit")
         payload = bytes(data[pos : pos + length])
         chunk = Chunk(kind, layer, a, b, payload, cflags)
-        if kind in METADATA_KINDS:
-            metadata.append(chunk)
-            _check_metadata_order(metadata)
+        if kind in SIDE_KINDS:
+            side.append(chunk)
+            _check_side_order(side)
             if missing or len(payload) < length:
                 missing.append(f"chunk {i}: {chunk.label}")
-                metadata.pop()
+                side.pop()
                 pos += length
                 continue
             if zlib.crc32(payload) != ccrc:
@@ -301,16 +321,22 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
     if missing:
         if not allow_truncated:
             raise ContainerError(f"stream is truncated: missing {', '.join(missing)}")
-        return TruncatedStream(header, tuple(chunks), tuple(skipped), tuple(metadata), tuple(missing))
+        return TruncatedStream(header, tuple(chunks), tuple(skipped), *_split_side(side), tuple(missing))
     if pos != len(data):
         raise ContainerError(f"{len(data) - pos} unexpected bytes after the last chunk")
-    return Stream(header, tuple(chunks), tuple(skipped), tuple(metadata))
+    return Stream(header, tuple(chunks), tuple(skipped), *_split_side(side))
+
+
+def _split_side(side: list[Chunk]) -> tuple[tuple[Chunk, ...], Chunk | None]:
+    """(metadata chunks, the alpha chunk or None)."""
+    alpha = [c for c in side if c.kind == ChunkKind.ALPHA]
+    return tuple(c for c in side if c.kind != ChunkKind.ALPHA), (alpha[0] if alpha else None)
 
 
 def complete(stream: Stream) -> Stream:
     """The stream restricted to its complete chunks, as a valid stream."""
     if isinstance(stream, TruncatedStream):
-        return Stream(stream.header, stream.chunks, stream.skipped, stream.metadata)
+        return Stream(stream.header, stream.chunks, stream.skipped, stream.metadata, stream.alpha)
     return stream
 
 

@@ -14,7 +14,7 @@ def describe(data: bytes) -> dict:
     if stream.chunks and fine_chunk(stream) is None:
         spatial_layers(stream)
     h = stream.header
-    known_chunks = (*stream.chunks[:1], *stream.metadata, *stream.chunks[1:])  # in file order
+    known_chunks = (*stream.chunks[:1], *stream.side, *stream.chunks[1:])  # in file order
     entries = len(known_chunks) + len(stream.skipped) + len(getattr(stream, "missing", ()))
     table = HEADER_BYTES + ENTRY_BYTES * entries + 4
     chunks, known = [], iter(known_chunks)
@@ -52,6 +52,7 @@ def describe(data: bytes) -> dict:
         "header_bytes": table,
         "chunks": chunks,
         "metadata": {c.kind.name.lower(): len(c.payload) for c in stream.metadata},
+        "alpha_bytes": len(stream.alpha.payload) if stream.alpha else None,
         "truncated": list(getattr(stream, "missing", [])),
     }
 
@@ -67,6 +68,8 @@ def format_text(d: dict) -> str:
     if d["metadata"]:
         names = {"icc": "ICC profile", "exif": "EXIF", "xmp": "XMP"}
         lines.append("  metadata   " + ", ".join(f"{names[k]} {v} bytes" for k, v in d["metadata"].items()))
+    if d["alpha_bytes"] is not None:
+        lines.append(f"  alpha      {d['alpha_bytes']} bytes (lossless)")
     for i, c in enumerate(d["chunks"]):
         scale = f", scale {c['scale']:g}" if c.get("layer") and "scale" in c else ""
         lines.append(f"  chunk {i}    {c['label']}{scale}: {c['bytes']} bytes at offset {c['offset']}")

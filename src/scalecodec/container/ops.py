@@ -31,15 +31,15 @@ def select(stream: Stream, max_layer: int) -> Stream:
 
 def size_with(stream: Stream, n_chunks: int, payload_bytes: int) -> int:
     """Bytes of the stream with n_chunks image chunks of payload_bytes in
-    all, and its metadata chunks, which every cut keeps whole."""
-    meta = sum(len(c.payload) for c in stream.metadata)
-    return HEADER_BYTES + (n_chunks + len(stream.metadata)) * ENTRY_BYTES + _CRC_BYTES + payload_bytes + meta
+    all, and its side chunks (metadata, alpha), which every cut keeps whole."""
+    side = sum(len(c.payload) for c in stream.side)
+    return HEADER_BYTES + (n_chunks + len(stream.side)) * ENTRY_BYTES + _CRC_BYTES + payload_bytes + side
 
 
 def truncate(stream: Stream, max_bytes: int) -> Stream:
     """The largest valid stream of at most max_bytes that is a prefix of this
     one: whole chunks, or for a fine-grained stream whole segments; the
-    metadata chunks always stay."""
+    side chunks (metadata, alpha) always stay."""
     if fine_chunk(stream) is not None:
         return _truncate_fine(stream, max_bytes)
     total, keep = 0, 0
@@ -50,7 +50,7 @@ def truncate(stream: Stream, max_bytes: int) -> Stream:
         keep += 1
     if keep == 0:
         need = size_with(stream, 1, len(stream.chunks[0].payload)) if stream.chunks else size_with(stream, 0, 0)
-        what = "the base layer and the metadata" if stream.metadata else "the base layer"
+        what = "the base layer and its metadata and alpha" if stream.side else "the base layer"
         raise BudgetError(f"{max_bytes} bytes cannot hold {what}; the minimum is {need} bytes")
     return with_chunks(stream, stream.chunks[:keep])
 
@@ -63,7 +63,7 @@ def _truncate_fine(stream: Stream, max_bytes: int) -> Stream:
         return size_with(stream, 1, fine.packed_size(payload, segments))
 
     if size(1) > max_bytes:
-        what = " and its metadata" if stream.metadata else ""
+        what = " and its metadata and alpha" if stream.side else ""
         raise BudgetError(f"{max_bytes} bytes cannot hold the basic part of this fine-grained "
                           f"stream{what}; the minimum is {size(1)} bytes")
     lo, hi = 1, len(payload.segments)  # size() grows with the segments kept

@@ -27,6 +27,7 @@ class SourceImage:
     colour: ColourFormat
     notes: list[str] = field(default_factory=list)
     metadata: dict[str, bytes] = field(default_factory=dict)  # io.metadata.KINDS -> payload
+    alpha: np.ndarray | None = None  # (H, W) uint8, where the input has transparency
 
 
 # Pillow's bomb limit is a global; scc's own limit replaces it while a file opens.
@@ -79,24 +80,26 @@ def source_image(im: Image.Image, name: str = "input", bit_depth: int = 8) -> So
             f"{name}: images deeper than 8 bits per channel are not supported; scc codes 8 bits per "
             "channel (convert first, e.g. with `convert in.png -depth 8 out.png`)"
         )
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
-        alpha = np.asarray(im.convert("RGBA"))[:, :, 3]
-        if alpha.min() < 255:
-            raise ImageInputError(
-                f"{name}: the image has transparency, which scc cannot code; "
-                "flatten it onto a background first"
-            )
-        notes.append("dropped an alpha channel that was fully opaque")
+    alpha = None
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info) \
+            or (mode in ("L", "RGB") and "transparency" in im.info):
+        alpha = np.asarray(im.convert("LA" if mode in ("LA", "La", "L") else "RGBA"))[:, :, -1]
+        if alpha.min() == 255:
+            notes.append("dropped an alpha channel that was fully opaque")
+            alpha = None
     colour = ColourFormat.RGB
+    # Taking the alpha channel apart is no conversion worth a note.
+    plain = mode[:-1] if alpha is not None and mode in ("LA", "RGBA") else mode
     if mode in ("L", "LA", "1"):
         colour = ColourFormat.GRAY
-        if mode != "L":
+        if plain != "L":
             notes.append(f"converted {mode} to 8-bit grayscale")
         im = im.convert("L").convert("RGB")
     elif mode != "RGB":
-        notes.append(f"converted {mode} to RGB")
+        if plain != "RGB":
+            notes.append(f"converted {mode} to RGB")
         im = im.convert("RGB")
-    return SourceImage(np.asarray(im), colour, notes, carried)
+    return SourceImage(np.asarray(im), colour, notes, carried, alpha)
 
 
 def _png_bit_depth(data: bytes) -> int:
