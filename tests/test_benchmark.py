@@ -118,6 +118,9 @@ def test_scalecodec_runs_as_a_benchmark_codec_through_real_files(folder, tmp_pat
     assert point["bytes"] == (tmp_path / "coded.scc").stat().st_size
     assert point["bpp"] == pytest.approx(8 * point["bytes"] / (120 * 88))
     assert 27.0 < point["psnr"] < 29.0 and point["encode_s"] > 0 and point["decode_s"] > 0
+    # Every level of the model unless told (a quick check of a model in training measures a few).
+    assert codecs_mod.scalecodec().settings == tuple(range(1, 11))
+    assert codecs_mod.scalecodec(qualities=(2, 7.5)).settings == (2, 7.5)
 
 
 @needs_cjpeg

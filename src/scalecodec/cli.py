@@ -442,10 +442,13 @@ def bench_spatial_command(folder, out_dir, jobs, model_path, force):
 @click.option("--large", "large", default="4032x3024", show_default=True, metavar="WxH",
               help="Also time scalecodec's whole encode and decode processes on the first image "
                    "enlarged to this size (a phone photo); 0 skips it.")
+@click.option("--qualities", default=None, metavar="LIST",
+              help="scalecodec's quality levels, e.g. 2,4,7,10 (a quick check of a model during "
+                   "training)  [default: every level of the model]")
 @model_option
 @force_option
 @user_errors
-def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, large, model_path, force):
+def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, large, qualities, model_path, force):
     """Rate-distortion, speed and memory of scalecodec and the established
     codecs (each through its real encoder and decoder) on the images in FOLDER.
 
@@ -475,8 +478,14 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
     if size is not None and (len(size) != 2 or min(size) < 16):
         raise UsageError(f"--large takes WIDTHxHEIGHT, e.g. 4032x3024, or 0; got {large!r}")
     try:
+        settings = tuple(int(float(v)) if float(v).is_integer() else float(v)
+                         for v in qualities.split(",")) if qualities else None
+    except ValueError:
+        raise UsageError(f"--qualities takes comma-separated levels, e.g. 2,4,7,10; got {qualities!r}") from None
+    try:
         run_benchmark(Path(folder), out, names, model_path, Path(cache_dir) if cache_dir else None,
-                      scalable=not no_scalable, force=force, efforts=levels, large_photo=size)
+                      scalable=not no_scalable, force=force, efforts=levels, large_photo=size,
+                      qualities=settings)
     except KeyboardInterrupt:
         _fail(130, "interrupted; finished points are cached, run the same command to resume")
 

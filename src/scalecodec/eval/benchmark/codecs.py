@@ -49,10 +49,11 @@ def _tool_version(*cmd: str) -> Callable[[], str]:
     return version
 
 
-def scalecodec(model: str | None = None, effort: int = 1) -> Codec:
+def scalecodec(model: str | None = None, effort: int = 1, qualities: tuple[float, ...] | None = None) -> Codec:
     """scalecodec through the `scc` command, so it is timed like its peers:
     a whole process per file, start-up included. Above effort 1 it is a codec
-    of its own, scalecodec-eN, measured against the default."""
+    of its own, scalecodec-eN, measured against the default. qualities: the
+    levels to measure (None: every level of the model)."""
     scc = [sys.executable, "-m", "scalecodec.cli"]
     model_args = ["--model", str(model)] if model else []
     effort_args = ["--effort", str(effort)] if effort != 1 else []
@@ -63,7 +64,8 @@ def scalecodec(model: str | None = None, effort: int = 1) -> Codec:
     # changed ladder is measured anew.
     search = f", effort {effort}: {ITERATIONS[effort - 1]} iterations" if effort != 1 else ""
     return Codec(
-        name, label, "quality", tuple(range(1, len(read_model(path)[0]["architecture"]["lambdas"]) + 1)), ".scc",
+        name, label, "quality", qualities or tuple(range(1, len(read_model(path)[0]["architecture"]["lambdas"]) + 1)),
+        ".scc",
         lambda q, png, ppm, out: [*scc, "encode", png, out, "-q", str(q), *model_args, *effort_args,
                                   "--force", "--quiet"],
         lambda coded, rec: [*scc, "decode", coded, rec, *model_args, "--force", "--quiet"],

@@ -62,9 +62,11 @@ def _scalable_anchors(sources, points: Points, workdir: Path, single_layer) -> d
 
 def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model: str | None = None,
                   cache_dir: Path | None = None, scalable: bool = True, force: bool = False,
-                  stream=None, efforts: tuple[int, ...] = (1,), large_photo: tuple[int, int] | None = None) -> dict:
+                  stream=None, efforts: tuple[int, ...] = (1,), large_photo: tuple[int, int] | None = None,
+                  qualities: tuple[float, ...] | None = None) -> dict:
     """efforts: scalecodec's encoder efforts; each above 1 is measured as a
     codec of its own beside the default (when scalecodec is benchmarked).
+    qualities: scalecodec's quality levels (None: every level of the model).
     large_photo: (width, height) to also time scalecodec on the first image
     enlarged to that size, as whole processes."""
     stream = stream or sys.stderr
@@ -75,7 +77,7 @@ def run_benchmark(folder: Path, out: Path, names: list[str] | None = None, model
                          f"choose from {', '.join(codec_names())}")
     if not force and any((out / f).exists() for f in RESULT_FILES):
         raise OutputError(f"{out} already holds results (use --force to replace them)")
-    ladder = {e: scalecodec(model, e) for e in sorted({1, *efforts})}
+    ladder = {e: scalecodec(model, e, qualities) for e in sorted({1, *efforts})}
     all_codecs = list(ladder.values()) + list(PEERS)
     codecs, skipped = [], {}
     for c in all_codecs:
