@@ -40,8 +40,12 @@ def main() -> int:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(minutes, [r.get("bd_vs_reference_pct") for r in records], "o-")
     ax1.axhline(0, color="grey", lw=0.8)
-    ax1.set(xlabel="training minutes", ylabel="BD-rate vs reference (%)",
-            title="lower is better")
+    ax1.set(xlabel="training minutes", ylabel="BD-rate vs reference (%)", title="lower is better")
+    # Early transients (tens of %) would flatten the part that matters now.
+    bds = [r["bd_vs_reference_pct"] for r in records if r.get("bd_vs_reference_pct") is not None]
+    if bds and max(bds) > 5:
+        ax1.set_ylim(min(bds) - 0.5, 5)
+        ax1.set_title("lower is better (axis cut at +5%)")
     for b in AT:
         line, = ax2.plot(minutes, [r[f"psnr_at_{b}_bpp"] for r in records], "o-", label=f"{b} bpp")
         if ref:
@@ -50,6 +54,13 @@ def main() -> int:
                 ax2.axhline(level, color=line.get_color(), ls="--", lw=0.8)
     ax2.set(xlabel="training minutes", ylabel="PSNR (dB), held-out photos",
             title="dashed: reference")
+    # A run that continues another's curve (a widened codec) restarts its
+    # step count: mark where, on both plots.
+    for prev, r in zip(records, records[1:]):
+        if r["step"] < prev["step"]:
+            for ax in (ax1, ax2):
+                ax.axvline(prev["minutes"], color="grey", ls=":", lw=1)
+            ax1.annotate(" new run", (prev["minutes"], ax1.get_ylim()[1]), va="top", fontsize=8, color="grey")
     ax2.legend()
     fig.suptitle(f"learning curve of {a.workdir}")
     fig.tight_layout()
