@@ -6,6 +6,8 @@ encode (bitstream_spec.md section 3.1), so a stream's EXIF never asks a viewer
 to turn the decoded image again.
 """
 
+import warnings
+
 from PIL import Image, ImageOps, PngImagePlugin
 
 from .. import container
@@ -92,7 +94,11 @@ def save_options(fmt: str, metadata: dict[str, bytes]) -> tuple[dict, list[str]]
         # A TIFF's EXIF tags and its XMP tag go in its first IFD, together.
         tags = Image.Exif()
         if "exif" in metadata:
-            tags.load(_EXIF_PREFIX + metadata["exif"])
+            # Pillow keeps what it can read of a damaged block (PNG's eXIf
+            # takes the block as it is); its warning is no message for users.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tags.load(_EXIF_PREFIX + metadata["exif"])
         if "xmp" in metadata:
             tags[_TIFF_XMP] = metadata["xmp"]
         options["exif"] = tags
