@@ -206,6 +206,27 @@ def test_an_alpha_chunk_of_the_wrong_size_or_too_long_is_refused(tmp_path):
     (tmp_path / "wrong.scc").write_bytes(container.serialize(container.Stream(s.header, s.chunks, alpha=wrong)))
     r = scc("decode", tmp_path / "wrong.scc", tmp_path / "o.png")
     assert r.returncode == 4 and b"alpha chunk is 10x10, the image 120x88" in r.stderr
+    # An escaped residual (the table covers 0..255, so an encoder never needs one) is invalid.
+    from scalecodec.entropy import encode_symbols
+
+    payload = wrong.payload
+    head = payload[:10 + 3 * int.from_bytes(payload[8:10], "little")]
+    residuals = np.zeros(120 * 88, np.int64)
+    residuals[5] = 300
+    escaping = container.Chunk(container.ChunkKind.ALPHA, 0, 0, 0, head[:0] + (120).to_bytes(4, "little")
+                               + (88).to_bytes(4, "little") + head[8:]
+                               + encode_symbols(residuals, np.zeros_like(residuals), alpha._table(_counts(head))))
+    (tmp_path / "esc.scc").write_bytes(container.serialize(container.Stream(s.header, s.chunks, alpha=escaping)))
+    r = scc("decode", tmp_path / "esc.scc", tmp_path / "o.png")
+    assert r.returncode == 4 and b"escapes a value" in r.stderr
     long = _patched(data, 1, length=1 << 30)
     with pytest.raises(ContainerError, match="alpha channel.*over the"):
         container.parse(long)
+
+
+def _counts(head: bytes) -> np.ndarray:
+    """The table an ALPHA payload's head lists (bitstream_spec.md 3.2)."""
+    counts = np.ones(257, np.int32)
+    for i in range(int.from_bytes(head[8:10], "little")):
+        counts[head[10 + 3 * i]] = int.from_bytes(head[11 + 3 * i:13 + 3 * i], "little")
+    return counts

@@ -69,12 +69,14 @@ def decode(payload: bytes, width: int, height: int) -> np.ndarray:
         counts[s] = c
     if int(counts.sum()) != 1 << PROB_BITS:
         raise StreamError(f"alpha chunk's counts do not sum to 2**{PROB_BITS}")
+    symbols = payload[end:]
+    # Every residual is in the table: a stream that escapes any is invalid.
+    if len(symbols) >= 4 and int.from_bytes(symbols[:4], "little"):
+        raise StreamError("alpha chunk escapes a value (every residual is 0..255)")
     try:
-        res = decode_symbols(payload[end:], np.zeros(w * h, np.int64), _table(counts))
+        res = decode_symbols(symbols, np.zeros(w * h, np.int64), _table(counts))
     except CodingError as err:
         raise StreamError(f"alpha chunk does not decode: {err}") from None
-    if np.any((res < 0) | (res >= SYMBOLS)):
-        raise StreamError("alpha chunk holds values outside 0..255")
     return reconstruct(res.reshape(h, w))
 
 
