@@ -213,7 +213,7 @@ def test_an_alpha_chunk_of_the_wrong_size_or_too_long_is_refused(tmp_path):
     head = payload[:10 + 3 * int.from_bytes(payload[8:10], "little")]
     residuals = np.zeros(120 * 88, np.int64)
     residuals[5] = 300
-    escaping = container.Chunk(container.ChunkKind.ALPHA, 0, 0, 0, head[:0] + (120).to_bytes(4, "little")
+    escaping = container.Chunk(container.ChunkKind.ALPHA, 0, 0, 0, (120).to_bytes(4, "little")
                                + (88).to_bytes(4, "little") + head[8:]
                                + encode_symbols(residuals, np.zeros_like(residuals), alpha._table(_counts(head))))
     (tmp_path / "esc.scc").write_bytes(container.serialize(container.Stream(s.header, s.chunks, alpha=escaping)))
