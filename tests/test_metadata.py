@@ -25,7 +25,7 @@ MAKE, DATE = 0x010F, 0x0132
 @functools.cache
 def icc_profile() -> bytes:
     # Made once: a profile records when it was made.
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +230,17 @@ def _counts(head: bytes) -> np.ndarray:
     for i in range(int.from_bytes(head[8:10], "little")):
         counts[head[10 + 3 * i]] = int.from_bytes(head[11 + 3 * i:13 + 3 * i], "little")
     return counts
+
+
+def test_a_profile_for_other_pixels_is_left_out_with_a_note():
+    # As a CMYK photo's profile would misdescribe the RGB pixels scc codes, a
+    # profile of any colour space but the pixels' is left out.
+    lab_png = io.BytesIO()
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    Image.open(PHOTO).convert("RGB").save(lab_png, "PNG", icc_profile=lab)
+    result = encode_file(lab_png.getvalue(), 4.0, device="cpu")
+    assert container.parse(result.stream).metadata == ()
+    assert any("left out its ICC profile: a Lab profile" in n for n in result.notes)
+    grey = io.BytesIO()
+    Image.open(PHOTO).convert("L").save(grey, "PNG", icc_profile=icc_profile())  # an RGB profile on grey
+    assert container.parse(encode_file(grey.getvalue(), 4.0, device="cpu").stream).metadata == ()

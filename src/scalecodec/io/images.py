@@ -99,7 +99,8 @@ def source_image(im: Image.Image, name: str = "input", bit_depth: int = 8) -> So
         if plain != "RGB":
             notes.append(f"converted {mode} to RGB")
         im = im.convert("RGB")
-    return SourceImage(np.asarray(im), colour, notes, carried, alpha)
+    carried, unfit = metadata.profile_fits(carried, colour == ColourFormat.GRAY)
+    return SourceImage(np.asarray(im), colour, notes + unfit, carried, alpha)
 
 
 def _png_bit_depth(data: bytes) -> int:

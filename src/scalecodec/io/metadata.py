@@ -54,6 +54,21 @@ def read(info: dict) -> tuple[dict[str, bytes], list[str]]:
     return kept, notes
 
 
+def profile_fits(metadata: dict[str, bytes], grey: bool) -> tuple[dict[str, bytes], list[str]]:
+    """metadata without an ICC profile that does not describe the pixels scc
+    codes (its colour space, bytes 16-19, must be RGB, or GRAY for a grey
+    image): a CMYK photo's profile on the RGB pixels it was converted to
+    would give wrong colours; and a note saying so."""
+    icc = metadata.get("icc")
+    wanted = b"GRAY" if grey else b"RGB "
+    if icc is None or icc[16:20] == wanted:
+        return metadata, []
+    space = icc[16:20].decode("latin-1").strip() or "unknown"
+    kept = {k: v for k, v in metadata.items() if k != "icc"}
+    return kept, [f"left out its ICC profile: a {space} profile, and scc codes "
+                  f"{'grey' if grey else 'RGB'} pixels"]
+
+
 def parse_strip(value: str) -> tuple[str, ...]:
     """`--strip` values: "all", or a comma-separated list of icc, exif, xmp."""
     names = [v.strip().lower() for v in value.split(",") if v.strip()]
