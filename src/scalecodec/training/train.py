@@ -169,7 +169,7 @@ class Trainer:
             raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
                              f"use another --workdir or the same options")
         self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
+        self.opt.load_state_dict(restore_optimizer_state(state["optimizer"]))
         if self.ema is not None:
             averaged = averaged_weights(state)
             self.ema = {k: averaged[k] for k in self.ema}
@@ -385,11 +385,21 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
 
 
 def compact_optimizer_state(state: dict) -> dict:
-    """Adam's moments in bfloat16: a third less to store and commit per
-    checkpoint, and resuming loses nothing that matters (the optimizer casts
-    them back to the parameters' dtype on load)."""
+    """Adam's second moments in bfloat16, its first moments left out: an N=128
+    checkpoint is then 46 MiB instead of 57 (each is committed whole).
+    Resuming loses little: the optimizer casts the second moments back to the
+    parameters' dtype, and the first (a 10-step average, beta1 0.9) is rebuilt
+    from zero by restore_optimizer_state within a few steps."""
     return {**state, "state": {k: {n: v.to(torch.bfloat16) if v.is_floating_point() and v.dim() else v
-                                   for n, v in st.items()} for k, st in state["state"].items()}}
+                                   for n, v in st.items() if n != "exp_avg"}
+                               for k, st in state["state"].items()}}
+
+
+def restore_optimizer_state(state: dict) -> dict:
+    """A compact optimizer state as Adam loads it: zero first moments where
+    compact_optimizer_state left them out."""
+    return {**state, "state": {k: {"exp_avg": torch.zeros_like(st["exp_avg_sq"]), **st} if "exp_avg_sq" in st else st
+                               for k, st in state["state"].items()}}
 
 
 def averaged_weights(state: dict) -> dict:
