@@ -34,7 +34,9 @@ VECTORS = {
     "single-q3": ({"quality": 3.0}, [{}], []),
     "spatial-1-2-q4": ({"quality": 4.0, "scales": [1.0, 2.0]},
                        [{}, {"scale": 1.0}, {"scale": 1.5}, {"width": 180}], [0.0]),
-    "fgs-q6": ({"quality": 6.0, "mode": "fgs"}, [{}], [0.35, 0.6, 0.85]),
+    # At the top quality, as fine-grained streams are meant to be made; cut at
+    # a handful of budgets (each cut ends inside a plane).
+    "fgs-q10": ({"quality": 10.0, "mode": "fgs"}, [{}], [0.1, 0.35, 0.6, 0.85]),
     # From the photo with metadata (with_metadata): upright, ICC, EXIF and XMP kept by the cut.
     "spatial-1-2-q4-metadata": ({"quality": 4.0, "scales": [1.0, 2.0]}, [{}, {"scale": 1.0}], [0.0]),
     # From the photo with an alpha channel (with_alpha), decoded at its size and smaller.

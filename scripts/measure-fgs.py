@@ -1,9 +1,12 @@
-"""Fine-grained scalability on real files: encode each image once at the top
-quality with --mode fgs, cut the stream at 25 byte budgets (4% to 100% of its
-size) with the container's truncate, decode every cut and measure RGB PSNR on
-the 8-bit output. Compares with the single-layer points of `scc bench`'s
-results.json at the same bpp. Writes OUT_JSON, and beside it the plot
-(.png) and the table (.md, naming this command).
+"""Fine-grained scalability on real files (issue 28): encode each image once
+at the default model's top quality with --mode fgs, cut the stream at
+BUDGETS (1.5% to 100% of its size, geometric) with the container's truncate,
+decode every cut and measure RGB PSNR on the 8-bit output. Compares with the
+single-layer points of `scc bench`'s results.json (the same model, every
+level) and with JPEG 2000 quality layers (one LRCP file per image, a layer
+at each cut's bpp, every point a real prefix file). Times a whole-process
+`scc decode` of cuts and `scc truncate`. Writes OUT_JSON, and beside it the
+plot (.png) and the table (.md, naming this command).
 
     python scripts/measure-fgs.py RESULTS_JSON OUT_JSON IMAGE...
 """
@@ -13,43 +16,119 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from scalecodec import api, container
-from scalecodec.model.file import default_model_path
+from scalecodec.eval.benchmark import jpeg2000
+from scalecodec.eval.benchmark.runner import run_measured
+from scalecodec.eval.metrics import bd_rate, psnr
+from scalecodec.model.file import default_model_path, load_model
 
-BUDGET_FRACTIONS = np.linspace(0.04, 1.0, 25)
+BUDGETS = np.geomspace(0.015, 1.0, 40)
+GAPS = (0.25, 0.5, 0.75)
+SCC = [str(Path(sys.executable).parent / "scc")]
 
 
-QUALITY = 7
+def timed(cmd: list) -> float:
+    t = time.perf_counter()
+    subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
+    return time.perf_counter() - t
 
 
-def measure(path: Path) -> dict:
-    src = np.asarray(Image.open(path).convert("RGB")).astype(np.float64)
-    enc = api.encode_file(path.read_bytes(), QUALITY, mode="fgs")
+def jpeg2000_layers(ppm: Path, bpps: list[float], pixels: np.ndarray, work: Path) -> list[dict]:
+    """One LRCP file with a quality layer at each bpp; every prefix of k
+    layers as a real file, its bytes (without OpenJPEG's comment) and PSNR."""
+    whole = work / "layers.j2k"
+    run_measured(["opj_compress", "-i", ppm, "-o", whole, "-I", "-r", ",".join(f"{24 / b:g}" for b in bpps),
+                  "-PLT"])
+    cs = jpeg2000.parse(whole.read_bytes())
+    per_layer = cs.components * cs.resolutions
+    return [jpeg2000._prefix_point(cs, k * per_layer, pixels, whole, ["-l", str(k)], work)
+            for k in range(1, cs.layers + 1)]
+
+
+def measure(path: Path, quality: float, work: Path) -> dict:
+    data = path.read_bytes()
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    h, w = pixels.shape[:2]
+    enc = api.encode_file(data, quality, mode="fgs", device="cpu")
+    single = api.encode_file(data, quality, device="cpu")
     stream = container.parse(enc.stream)
-    rows = []
-    for budget in sorted({int(len(enc.stream) * f) for f in BUDGET_FRACTIONS}):
+    payload, _, _ = container.fine.unpack(stream.chunks[0].payload)
+    valid = [container.ops.size_with(stream, 1, container.fine.packed_size(payload, k))
+             for k in range(1, len(payload.segments) + 1)]
+    src = work / "in.scc"
+    src.write_bytes(enc.stream)
+    rows, seen = [], set()
+    for budget in sorted({int(len(enc.stream) * f) for f in BUDGETS}):
         try:
             cut = container.serialize(container.truncate(stream, budget))
         except container.ContainerError:
             continue  # below the basic part
-        mse = np.mean((api.decode_file(cut).pixels.astype(np.float64) - src) ** 2)
-        rows.append({"budget": budget, "bytes": len(cut), "bpp": 8 * len(cut) / (enc.width * enc.height),
-                     "psnr": float(10 * np.log10(255 ** 2 / mse))})
-    payload, _, _ = container.fine.unpack(stream.chunks[0].payload)
-    sizes = [len(seg) for seg in payload.segments]
-    basic = len(payload.z_stream) + len(payload.y_head) + sizes[0]
-    coded = len(payload.z_stream) + len(payload.y_head) + sum(sizes)
-    single = api.encode_file(path.read_bytes(), QUALITY)  # the base codec's single-layer stream
-    return {"full": len(enc.stream), "rows": rows, "segments": len(sizes), "basic_bytes": basic,
-            "median_segment": statistics.median(sizes[1:]) / len(enc.stream),
-            "largest_segment": max(sizes[1:]) / len(enc.stream), "overhead_bytes": len(enc.stream) - coded,
-            "single_layer_bytes": len(single.stream)}
+        if len(cut) in seen:
+            continue
+        seen.add(len(cut))
+        rows.append({"budget": budget, "bytes": len(cut), "bpp": 8 * len(cut) / (w * h),
+                     "psnr": psnr(pixels, api.decode_file(cut).pixels)})
+    whole_same = bool(np.array_equal(api.decode_file(enc.stream).pixels, api.decode_file(single.stream).pixels))
+    # Speed, whole processes: the cut at half the stream and the whole; truncate.
+    half = work / "half.scc"
+    truncate_s = timed([*SCC, "truncate", src, half, "--bytes", len(enc.stream) // 2, "--force", "--quiet"])
+    decode_s = max(timed([*SCC, "decode", f, work / "out.png", "--force", "--quiet"]) for f in (half, src))
+    Image.fromarray(pixels).save(work / "in.ppm")
+    j2k = jpeg2000_layers(work / "in.ppm", [r["bpp"] for r in rows], pixels, work)
+    sizes = [len(s) for s in payload.segments]
+    coded = len(payload.z_stream) + len(payload.head) + sum(sizes)
+    return {"full": len(enc.stream), "single_layer_bytes": len(single.stream), "whole_is_single_layer": whole_same,
+            "rows": rows, "segments": len(sizes), "smallest_cut": valid[0], "range": len(enc.stream) / valid[0],
+            "median_gap": statistics.median(np.diff(valid)) / len(enc.stream),
+            "largest_gap": max(np.diff(valid)) / len(enc.stream), "table_bytes": len(enc.stream) - coded,
+            "monotone": bool(np.all(np.diff([r["psnr"] for r in rows]) >= 0)),
+            "decode_s": decode_s, "truncate_s": truncate_s,
+            "jpeg2000": [{k: p[k] for k in ("bytes", "bpp", "psnr", "prefix_equals_reduced_decode")} for p in j2k]}
+
+
+def at_bpp(points: list[tuple[float, float]], bpp: float) -> float:
+    """PSNR interpolated at bpp on a curve (nan outside it)."""
+    pts = sorted(points)
+    return float(np.interp(bpp, [x for x, _ in pts], [y for _, y in pts], left=np.nan, right=np.nan))
+
+
+def summarize(out: dict, single: dict) -> dict:
+    names = [n for n in out if not n.startswith("_")]
+    bd, gaps, j2k = [], {g: [] for g in GAPS}, []
+    for name in names:
+        m = out[name]
+        fgs = [(r["bpp"], r["psnr"]) for r in m["rows"]]
+        m["bd_rate_vs_single_layer"] = bd_rate(single[name], fgs)
+        bd.append(m["bd_rate_vs_single_layer"])
+        b = np.array([r["bytes"] for r in m["rows"]])
+        m["gaps_db"] = {}
+        for g in GAPS:
+            r = m["rows"][int(np.argmin(abs(b - g * m["full"])))]
+            m["gaps_db"][f"{g:.0%}"] = r["psnr"] - at_bpp(single[name], r["bpp"])
+            gaps[g].append(m["gaps_db"][f"{g:.0%}"])
+        anchor = [(p["bpp"], p["psnr"]) for p in m["jpeg2000"]]
+        m["vs_jpeg2000_db"] = [r["psnr"] - at_bpp(anchor, r["bpp"]) for r in m["rows"]]
+        j2k += [d for d in m["vs_jpeg2000_db"] if not np.isnan(d)]
+    return {"images": len(names), "bd_rate_vs_single_layer_mean": float(np.mean(bd)),
+            "gaps_db_mean": {f"{g:.0%}": float(np.nanmean(v)) for g, v in gaps.items()},
+            "gaps_db_worst": {f"{g:.0%}": float(np.nanmin(v)) for g, v in gaps.items()},
+            "vs_jpeg2000_db_mean": float(np.mean(j2k)), "ahead_of_jpeg2000_share": float(np.mean(np.array(j2k) > 0)),
+            "range_min": min(out[n]["range"] for n in names),
+            "median_gap_max": max(out[n]["median_gap"] for n in names),
+            "monotone_all": all(out[n]["monotone"] for n in names),
+            "whole_is_single_layer_all": all(out[n]["whole_is_single_layer"] for n in names),
+            "decode_s_max": max(out[n]["decode_s"] for n in names),
+            "truncate_s_max": max(out[n]["truncate_s"] for n in names),
+            "table_share_mean": float(np.mean([out[n]["table_bytes"] / out[n]["full"] for n in names]))}
 
 
 def plot(out: dict, single: dict, path: Path) -> None:
@@ -57,13 +136,17 @@ def plot(out: dict, single: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n in out if not n.startswith("_")]
-    fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(3.2 * ((len(names) + 1) // 2), 6.4), squeeze=False)
+    names = [n for n in out if not n.startswith("_")][:8]
+    cols = (len(names) + 1) // 2
+    fig, axes = plt.subplots(2, cols, figsize=(3.2 * cols, 6.4), squeeze=False)
     for ax, name in zip(axes.flat, names):
         rows = out[name]["rows"]
         ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], ".-", label="one FGS stream, cut")
         ref = sorted(single[name])
-        ax.plot([x for x, _ in ref], [y for _, y in ref], "s--", label="single-layer, q1-q7")
+        ax.plot([x for x, _ in ref], [y for _, y in ref], "s--", ms=3, label="single-layer, every level")
+        j = out[name]["jpeg2000"]
+        ax.plot([p["bpp"] for p in j], [p["psnr"] for p in j], "x:", ms=3, label="JPEG 2000 layers, cut")
+        ax.set_xscale("log")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("bpp (file bytes)")
         ax.set_ylabel("RGB PSNR (dB)")
@@ -73,61 +156,65 @@ def plot(out: dict, single: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def markdown(out: dict, quality: float, plot_name: str) -> str:
+    names = [n for n in out if not n.startswith("_")]
+    s = out["_summary"]
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    lines = [f"# Fine-grained scalability by trit-planes ({len(names)} images)", "",
+             f"Written by `{command}` on {datetime.date.today().isoformat()} ({platform.machine()}, "
+             f"{len(os.sched_getaffinity(0))} CPUs). Each image is encoded once "
+             f"(`scc encode --mode fgs -q {quality:g}`, model `{default_model_path().name}`); every point is a "
+             f"real file cut from that one stream by truncate ({len(BUDGETS)} budgets from 1.5% to 100% of "
+             "the stream, geometric; budgets under the basic part are refused), decoded, and compared in RGB "
+             "PSNR on the 8-bit output. The single-layer points are `scc bench`'s (the same model, every "
+             "level); JPEG 2000's are prefixes of one LRCP file per image with a layer at each cut's bpp "
+             f"(`opj_compress -I -r ... -PLT`, decoded by `opj_decompress -l k`). Plot: `{plot_name}`.", "",
+             f"- **BD-rate against the single-layer codec: {s['bd_rate_vs_single_layer_mean']:+.2f}%** "
+             "(mean over images; target <= +10%, stretch +6%).",
+             "- **Gap to single-layer at 25 / 50 / 75% of the stream: "
+             + " / ".join(f"{s['gaps_db_mean'][k]:+.2f}" for k in s["gaps_db_mean"]) + " dB** mean, "
+             + " / ".join(f"{s['gaps_db_worst'][k]:+.2f}" for k in s["gaps_db_worst"])
+             + " dB worst image (targets at most 0.7 / 0.4 / 0.3 dB below).",
+             f"- Against JPEG 2000 quality layers at the same bpp: {s['vs_jpeg2000_db_mean']:+.2f} dB mean; ahead at "
+             f"{s['ahead_of_jpeg2000_share']:.0%} of the cuts (it inherits the base codec's distance to JPEG 2000).",
+             f"- Range: every stream spans at least {s['range_min']:.0f}x (whole / smallest valid cut); median gap "
+             f"between valid cuts at most {s['median_gap_max']:.2%} of the stream; segment table "
+             f"{s['table_share_mean']:.2%} of the stream on average.",
+             f"- PSNR never falls as bytes grow: {'yes, on every image' if s['monotone_all'] else '**no**'}. "
+             f"The whole stream decodes to the single-layer stream's image: "
+             f"{'yes, on every image' if s['whole_is_single_layer_all'] else '**no**'}.",
+             f"- Speed (whole processes, beside whatever else ran): `scc decode` of half a stream or the whole at "
+             f"most {s['decode_s_max']:.2f} s; `scc truncate` at most {s['truncate_s_max'] * 1000:.0f} ms.", "",
+             "| image | stream (bytes) | vs single-layer file | cuts | BD vs single-layer | gap at 25 / 50 / 75% (dB) "
+             "| vs JPEG 2000 (dB, mean) | range | median gap | decode / truncate (s) |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---:|---|"]
+    for name in names:
+        m = out[name]
+        j = [d for d in m["vs_jpeg2000_db"] if not np.isnan(d)]
+        lines.append(f"| {name} | {m['full']:,} | {m['full'] / m['single_layer_bytes'] - 1:+.1%} | {len(m['rows'])} | "
+                     f"{m['bd_rate_vs_single_layer']:+.1f}% | "
+                     + " / ".join(f"{v:+.2f}" for v in m["gaps_db"].values())
+                     + f" | {np.mean(j):+.2f} | {m['range']:.0f}x | {m['median_gap']:.2%} | "
+                     f"{m['decode_s']:.2f} / {m['truncate_s']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(results_json: str, out_json: str, *images: str) -> None:
+    quality = float(load_model().levels)
     single = {}
     for p in json.load(open(results_json))["points"]["scalecodec"]:
         single.setdefault(p["image"], []).append((p["bpp"], p["psnr"]))
-    out, deltas = {}, {}
-    for image in map(Path, images):
-        m = out[image.name] = measure(image)
-        b = np.array([r["bytes"] for r in m["rows"]])
-        ref = sorted(single[image.name])
-        m["monotone"] = bool(np.all(np.diff([r["psnr"] for r in m["rows"]]) >= 0))
-        for f in (0.25, 0.5, 0.75, 1.0):
-            r = m["rows"][int(np.argmin(abs(b - f * m["full"])))]
-            same = np.interp(r["bpp"], [x for x, _ in ref], [y for _, y in ref], left=np.nan, right=np.nan)
-            if not np.isnan(same):
-                deltas.setdefault(f, []).append(r["psnr"] - same)
-        print(image.name, m["full"], "bytes,", len(m["rows"]), "cuts, monotone:", m["monotone"], file=sys.stderr)
-    out["_summary"] = {f"{int(f * 100)}%": {"images": len(v), "mean_psnr_change_db": float(np.mean(v))}
-                       for f, v in sorted(deltas.items())}
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for image in map(Path, images):
+            m = out[image.name] = measure(image, quality, Path(tmp))
+            print(image.name, m["full"], "bytes,", len(m["rows"]), "cuts, monotone:", m["monotone"],
+                  file=sys.stderr, flush=True)
+    out["_summary"] = summarize(out, single)
     Path(out_json).write_text(json.dumps(out, indent=1))
     plot(out, single, Path(out_json).with_suffix(".png"))
-    Path(out_json).with_suffix(".md").write_text(markdown(out, single, Path(out_json).with_suffix(".png").name))
+    Path(out_json).with_suffix(".md").write_text(markdown(out, quality, Path(out_json).with_suffix(".png").name))
     print(json.dumps(out["_summary"], indent=1))
-
-
-def markdown(out: dict, single: dict, plot_name: str) -> str:
-    names = [n for n in out if not n.startswith("_")]
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    lines = [f"# Fine-grained scalability ({len(names)} images)", "",
-             f"Written by `{command}` on {datetime.date.today().isoformat()} ({platform.machine()}, "
-             f"{len(os.sched_getaffinity(0))} CPUs). Each image is encoded once "
-             f"(`scc encode --mode fgs -q {QUALITY}`, model `{default_model_path(kind='fgs').name}`); "
-             f"every point is a real file cut from that one stream by truncate ({len(BUDGET_FRACTIONS)} budgets "
-             "from 4% to 100% of the stream; budgets under the basic part are refused), decoded, and "
-             f"compared in RGB PSNR on the 8-bit output. Plot: `{plot_name}`.", "",
-             "| image | full stream (bytes) | valid cuts | PSNR never falls | PSNR at 25 / 50 / 75 / 100% of the "
-             "bytes | single-layer (interpolated) at the same bpp |", "|---|---:|---:|---|---|---|"]
-    for name in names:
-        m, ref = out[name], sorted(single[name])
-        b = np.array([r["bytes"] for r in m["rows"]])
-        at = [m["rows"][int(np.argmin(abs(b - f * m["full"])))] for f in (0.25, 0.5, 0.75, 1.0)]
-        same = [np.interp(r["bpp"], [x for x, _ in ref], [y for _, y in ref], left=np.nan, right=np.nan) for r in at]
-        lines.append(f"| {name} | {m['full']:,} | {len(m['rows'])} | {'yes' if m['monotone'] else '**no**'} | "
-                     + ", ".join(f"{r['psnr']:.2f}" for r in at) + " | "
-                     + ", ".join("–" if np.isnan(v) else f"{v:.2f}" for v in same) + " |")
-    summary = out["_summary"]
-    lines += ["", "Mean change against the single-layer codec at the same bpp (images in range): "
-              + "; ".join(f"{k}: {v['mean_psnr_change_db']:+.2f} dB ({v['images']})" for k, v in summary.items())
-              + ".", "", "| image | segments | basic part | median / largest segment | table and header | "
-              "whole stream vs single-layer at the same quality |", "|---|---:|---:|---|---:|---:|"]
-    for name in names:
-        m = out[name]
-        lines.append(f"| {name} | {m['segments']} | {m['basic_bytes']:,} B ({m['basic_bytes'] / m['full']:.0%}) | "
-                     f"{m['median_segment']:.2%} / {m['largest_segment']:.2%} | {m['overhead_bytes']} B "
-                     f"({m['overhead_bytes'] / m['full']:.1%}) | {m['full'] / m['single_layer_bytes'] - 1:+.1%} |")
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -147,3 +147,123 @@ def encode_run(encoder: RangeEncoder, vals: list[int], table_ids: list[int], tab
         edges, offset, length = tables[table_ids[i]]
         b = vals[i] - offset
         encoder.encode(b if 0 <= b < length else length, edges)
+
+
+# Section 8: trit-planes.
+
+class PlaneTables:
+    """8.2 for a table set given as (edges, offset, length) per table (as
+    ref_tables makes them) and the raw counts: supports, prefix sums of
+    counts and of count x value, the plane count, the flags' frequencies."""
+
+    def __init__(self, counts: list[list[int]], offsets: list[int], lengths: list[int]):
+        self.lo, self.hi, self.cum0, self.cum1, self.flag_edges = [], [], [], [], []
+        for c, off, n in zip(counts, offsets, lengths):
+            self.lo.append(off)
+            self.hi.append(off + n - 1)
+            s0, s1 = [0], [0]
+            for j in range(n):
+                s0.append(s0[-1] + c[j])
+                s1.append(s1[-1] + c[j] * (off + j))
+            self.cum0.append(s0)
+            self.cum1.append(s1)
+            self.flag_edges.append(frequencies([(1 << 16) - c[n], c[n]]))
+        reach = max(max(abs(a), abs(b)) for a, b in zip(self.lo, self.hi))
+        self.planes = 0
+        while (3**self.planes - 1) // 2 < reach:
+            self.planes += 1
+
+    def sums(self, t: int, a: int, b: int) -> tuple[int, int]:
+        """(mass_t(a, b), moment_t(a, b))."""
+        a, b = max(a, self.lo[t]) - self.lo[t], min(b, self.hi[t]) - self.lo[t] + 1
+        if b <= a:
+            return 0, 0
+        return self.cum0[t][b] - self.cum0[t][a], self.cum1[t][b] - self.cum1[t][a]
+
+
+def trit_counts(m: list[int]) -> list[int]:
+    total = sum(m)
+    c = [x * ((1 << 16) - 3) // total + (1 if x > 0 else 0) for x in m]
+    c[m.index(max(m))] += (1 << 16) - sum(c)
+    return c
+
+
+def walk_planes(pt: PlaneTables, ids: list[int], flags: list[int], trit) -> tuple[list, list, int]:
+    """8.3 step 2 over the unescaped elements; trit(i, k, counts, centre)
+    gives element i's trit in plane k, or None to stop (a cut). Returns the
+    centres, levels and the number of trits coded."""
+    centre, level, coded = [0] * len(ids), [pt.planes] * len(ids), 0
+    elements = [i for i in range(len(ids)) if not flags[i]]
+    for k in range(pt.planes - 1, -1, -1):
+        third, half = 3**k, (3**k - 1) // 2
+        plane = []
+        for i in elements:
+            m = [pt.sums(ids[i], centre[i] + d * third - half, centre[i] + d * third + half)[0] for d in (-1, 0, 1)]
+            if sum(x > 0 for x in m) == 1:
+                centre[i] += ([x > 0 for x in m].index(True) - 1) * third
+                level[i] = k
+            else:
+                plane.append((-ids[i], i, m))
+        for _, i, m in sorted(plane):
+            s = trit(i, k, trit_counts(m), centre[i])
+            if s is None:
+                return centre, level, coded
+            centre[i] += (s - 1) * third
+            level[i] = k
+            coded += 1
+    return centre, level, coded
+
+
+def decode_planes(words: list[int], escapes: list[int], ids: list[int], pt: PlaneTables,
+                  trits: int) -> list[int]:
+    """The flags, then the first `trits` trits; each element's estimate (8.5)
+    in units of 1/256, before the mean is added."""
+    dec = RangeDecoder(words)
+    flags = [0] * len(ids)
+    for i in coding_order(ids):
+        flags[i] = dec.decode(pt.flag_edges[ids[i]])
+    assert sum(flags) == len(escapes), "escape count differs from E"
+    left = [trits]
+
+    def trit(i, k, counts, centre):
+        if not left[0]:
+            return None
+        left[0] -= 1
+        s = dec.decode(frequencies(counts))
+        assert counts[s] > 0, "a trit in a third of zero mass"
+        return s
+
+    centre, level, _ = walk_planes(pt, ids, flags, trit)
+    assert not left[0], "more trits declared than the planes hold"
+    out, esc = [], iter(escapes)
+    for i, t in enumerate(ids):
+        if flags[i]:
+            out.append(next(esc) * 256)
+            continue
+        h = (3 ** level[i] - 1) // 2
+        mass, moment = pt.sums(t, centre[i] - h, centre[i] + h)
+        out.append((512 * moment + mass) // (2 * mass))
+    return out
+
+
+def encode_planes(values: list[int], ids: list[int], pt: PlaneTables, cuts: list[int]) -> tuple[list[int], list[int]]:
+    """The words of 8.3 for these symbols, and the word counts w(S) + 2 of 8.4
+    after the flags and after each S in cuts."""
+    enc = RangeEncoder()
+    flags = [0 if pt.lo[t] <= v <= pt.hi[t] else 1 for v, t in zip(values, ids)]
+    for i in coding_order(ids):
+        enc.encode(flags[i], pt.flag_edges[ids[i]])
+    ends, done = [enc.word_count() + 2], [0]
+    wanted = set(cuts)
+
+    def trit(i, k, counts, centre):
+        u, half = values[i] - centre, (3**k - 1) // 2
+        s = 0 if u < -half else (1 if u <= half else 2)
+        enc.encode(s, frequencies(counts))
+        done[0] += 1
+        if done[0] in wanted:
+            ends.append(enc.word_count() + 2)
+        return s
+
+    walk_planes(pt, ids, flags, trit)
+    return enc.sealed(), ends

@@ -8,7 +8,7 @@ from scalecodec.exact.fixedpoint import FixedPointLayer, band_rows
 from scalecodec.model.file import default_model_path, load_model
 
 
-@pytest.mark.parametrize("kind", ["single", "spatial", "fgs"])
+@pytest.mark.parametrize("kind", ["single", "spatial"])
 def test_bands_of_any_height_give_the_same_values(kind):
     model = load_model(default_model_path(kind))
     rng = np.random.default_rng(7)

@@ -58,23 +58,45 @@ def test_damaged_streams_raise_or_decode_without_crashing(tables):
             pass
 
 
-def test_segments_cut_anywhere_decode_their_channels_exactly(tables):
-    from scalecodec.entropy import decode_segments, encode_segments
+def test_planes_cut_anywhere_bound_every_symbol_and_whole_are_exact(tables):
+    from scalecodec.entropy import decode_planes, encode_planes, encode_symbols
 
     rng = np.random.default_rng(2)
-    channels, per = 12, 300
-    ids = rng.integers(0, 4, (channels, per))
+    ids = rng.integers(0, 4, (6, 40, 30))
     values = np.round(rng.normal(0, np.array([0.2, 1.0, 3.0, 20.0])[ids])).astype(np.int64)
-    values[5, 7] = 5000  # an escape in a later channel
-    ends = [3, *range(4, channels + 1)]
-    head, segments = encode_segments(values, ids, tables, ends)
-    assert len(segments) == len(ends)
-    for k in range(1, len(ends) + 1):
-        got = decode_segments(head, segments[:k], ids[: ends[k - 1]], tables, ends[:k])
-        assert np.array_equal(got, values[: ends[k - 1]]), k
-    # What follows a cut does not matter: garbage after segment k leaves runs 0..k exact.
-    garbage = [bytes(rng.integers(0, 256, len(s), dtype=np.uint8)) for s in segments[3:]]
-    got = decode_segments(head, segments[:3] + garbage, ids, tables, ends)
-    assert np.array_equal(got[: ends[2]], values[: ends[2]])
-    # The escapes are channel-major: a prefix without channel 5 needs none of them.
-    assert np.array_equal(decode_segments(head, segments[:2], ids[:4], tables, ends[:2]), values[:4])
+    values[5, 7, 3] = 5000  # an escape
+    head, segments, trits = encode_planes(values, ids, tables)
+    assert trits[0] == 0 and len(segments) > 10
+    # The planes cost what the symbols do in one stream.
+    assert sum(map(len, segments)) < 1.01 * len(encode_symbols(values, ids, tables))
+    assert np.array_equal(decode_planes(head, segments, trits, ids, tables), values * 256)
+    errors = []
+    for k in range(1, len(segments)):
+        got = decode_planes(head, segments[:k], trits[:k], ids, tables)
+        assert got[5, 7, 3] == 5000 * 256  # escapes are in the basic part
+        errors.append(float(((got / 256 - values) ** 2).mean()))
+    assert errors == sorted(errors, reverse=True) and errors[0] > 10 * errors[-1]
+    # What follows a cut does not matter: garbage after segment k decodes as the cut.
+    garbage = [bytes(rng.integers(0, 256, len(s), dtype=np.uint8)) for s in segments[4:]]
+    assert np.array_equal(decode_planes(head, segments[:4] + garbage, trits[:4], ids, tables),
+                          decode_planes(head, segments[:4], trits[:4], ids, tables))
+
+
+def test_planes_refuse_more_trits_than_they_hold(tables):
+    from scalecodec.entropy import decode_planes, encode_planes
+
+    ids = np.zeros((2, 5, 5), np.int64) + 3
+    values = np.arange(50).reshape(2, 5, 5) - 25
+    head, segments, trits = encode_planes(values, ids, tables)
+    with pytest.raises(CodingError, match="more than the planes hold"):
+        decode_planes(head, segments, trits[:-1] + [trits[-1] + 1], ids, tables)
+
+
+def test_trit_counts_sum_to_one_and_are_positive_exactly_where_mass_is():
+    from scalecodec.entropy.planes import trit_counts
+
+    masses = np.array([[0, 5, 0], [1, 65535 * 3, 1], [7, 7, 7], [0, 1, 2**40], [3, 0, 9]])
+    counts = trit_counts(masses)
+    assert (counts.sum(1) == 1 << PROB_BITS).all()
+    assert ((counts > 0) == (masses > 0)).all()
+    assert counts[2].tolist() == [21845, 21846 - 1 + 1, 21845] or counts[2].max() - counts[2].min() <= 1

@@ -122,7 +122,7 @@ def test_out_of_memory_is_exit_7_with_advice(monkeypatch, tmp_path, stream_file)
 
 
 def test_a_damaged_fine_grained_stream_is_reported_and_refused_whole(tmp_path):
-    fine = (PHOTO.parent.parent / "vectors" / "fgs-q6.scc").read_bytes()
+    fine = (PHOTO.parent.parent / "vectors" / "fgs-q10.scc").read_bytes()
     damaged = bytearray(fine)
     damaged[-300] ^= 0xFF
     f = tmp_path / "damaged.scc"
@@ -156,7 +156,7 @@ def test_truncate_of_a_file_cut_inside_its_base_layer_is_a_usage_error(tmp_path,
 
 
 def test_truncate_to_a_scale_on_a_fine_grained_stream_is_a_usage_error(tmp_path):
-    f = PHOTO.parent.parent / "vectors" / "fgs-q6.scc"
+    f = PHOTO.parent.parent / "vectors" / "fgs-q10.scc"
     r = scc("truncate", f, tmp_path / "o.scc", "--scale", 0.5)
     assert r.returncode == 2 and "--bytes" in r.stderr.decode()
 
@@ -232,7 +232,7 @@ def test_layers_out_of_order_are_an_invalid_stream(tmp_path):
 def test_a_corrupt_segment_table_is_an_invalid_stream(tmp_path):
     from scalecodec.container import fine
 
-    data = (PHOTO.parent.parent / "vectors" / "fgs-q6.scc").read_bytes()
+    data = (PHOTO.parent.parent / "vectors" / "fgs-q10.scc").read_bytes()
     s = container.parse(data)
     payload = bytearray(s.chunks[0].payload)
     payload[fine._FIXED.size] ^= 0x01  # the first segment's length, inside the table's CRC-16

@@ -2,7 +2,7 @@
 alone (tests/reference_entropy.py, no constriction): on every symbol stream
 of every golden vector it decodes the same values, and re-encoding them gives
 the same words, byte for byte, and for the fine-grained stream the same
-segment cuts (section 8.2's rule)."""
+planes, estimates and segment cuts (sections 8.2 to 8.5)."""
 
 import numpy as np
 import pytest
@@ -12,8 +12,9 @@ from scalecodec import container
 from scalecodec.api import open_decoder
 from scalecodec.codecs import decoder as codec_decoder
 from scalecodec.codecs import layout
-from scalecodec.entropy import decode_segments, decode_symbols
-from scalecodec.model.file import find_model, fine_channel_ends
+from scalecodec.entropy import decode_planes, decode_symbols
+from scalecodec.entropy.planes import plane_tables
+from scalecodec.model.file import find_model
 
 from test_golden_vectors import VECTORS
 
@@ -87,42 +88,36 @@ def test_reference_decodes_and_reencodes_the_alpha_plane_from_the_spec_alone():
 
 
 def test_reference_decodes_every_cut_of_the_fine_grained_stream_and_makes_its_cuts():
-    data = (VECTORS / "fgs-q6.scc").read_bytes()
+    data = (VECTORS / "fgs-q10.scc").read_bytes()
     stream = container.parse(data)
     model = open_decoder(str(find_model(stream.header.model_id))).model
     chunk = container.fine_chunk(stream)
     payload, _, _ = container.fine.unpack(chunk.payload)
     y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.z_channels)
-    mean, index = codec_decoder._prior(model, payload.z_stream, z_shape, payload.prior_checksum, "fine")
-    ends = fine_channel_ends(payload.basic_channels, model.m)
-    per_channel = int(np.prod(y_shape[1:]))
+    _, index = codec_decoder._prior(model, payload.z_stream, z_shape, payload.prior_checksum, "fine")
     ids = index.ravel().tolist()
-    rt = ref_tables(model.y_tables)
-    escapes, _ = ref.split_head(payload.y_head)
+    tables = model.y_tables
+    pt = ref.PlaneTables([[int(c) for c in tables.counts[t]] for t in range(len(tables))],
+                         tables.offsets.tolist(), tables.lengths.tolist())
+    assert pt.planes == plane_tables(tables).planes
+    escapes, _ = ref.split_head(payload.head)
     segments = list(payload.segments)
+    sums = np.cumsum(payload.trits).tolist()
 
     # Every prefix of segments: the reference decodes what the codec decodes.
     for k in range(1, len(segments) + 1):
-        words = ref.split_head(payload.y_head + b"".join(segments[:k]))[1]
-        dec, bins, start = ref.RangeDecoder(words), [], 0
-        for end in ends[:k]:
-            bins += ref.decode_run(dec, ids[start * per_channel : end * per_channel], rt)
-            start = end
-        got = ref.values(bins, ids[: len(bins)], rt, escapes)
-        want = decode_segments(payload.y_head, segments[:k], index[: ends[k - 1]], model.y_tables, ends[:k])
+        words = ref.split_head(payload.head + b"".join(segments[:k]))[1]
+        got = ref.decode_planes(words, escapes, ids, pt, sums[k - 1])
+        want = decode_planes(payload.head, segments[:k], list(payload.trits[:k]), index, tables)
         assert got == want.ravel().tolist(), f"{k} segments"
+    assert len(set(sums)) == len(sums) > 20  # many cuts, each a different one
 
-    # Re-encoding the whole: the same words, and the segments end where 8.2 says.
-    encoder, start, cuts = ref.RangeEncoder(), 0, []
-    for end in ends:
-        ref.encode_run(encoder, got[start * per_channel : end * per_channel],
-                       ids[start * per_channel : end * per_channel], rt)
-        cuts.append(encoder.word_count() + 2)
-        start = end
-    words = encoder.sealed()
-    assert words == ref.split_head(payload.y_head + b"".join(segments))[1]
+    # Re-encoding the whole: the same words, and the segments end where 8.4 says.
+    values = [v // 256 for v in got]
+    words, ends = ref.encode_planes(values, ids, pt, sums[1:-1])
+    assert words == ref.split_head(payload.head + b"".join(segments))[1]
     ends_in_words = np.cumsum([len(s) // 4 for s in segments]).tolist()
-    assert ends_in_words == [min(c, len(words)) for c in cuts[:-1]] + [len(words)]
+    assert ends_in_words == [min(e, len(words)) for e in ends] + [len(words)]
 
 
 def test_long_random_streams_take_every_path_and_match_the_codec():

@@ -120,8 +120,7 @@ def _encoder_model(model_path, scales, mode) -> str | None:
 
     if model_path:
         return str(model_path)
-    if mode == "fgs":
-        return str(default_model_path(kind="fgs"))
+    # Fine-grained streams code the single-layer model's latent in planes.
     return str(default_model_path(kind="spatial")) if scales is not None else None
 
 
@@ -202,6 +201,7 @@ def decode_file(data: bytes, model_path=None, fmt="PNG", scale: float | None = N
     from .model.file import find_model
 
     stream = container.parse(data)
+    container.fine_chunk(stream)  # a retired kind is refused before its model is looked for
     path = model_path or str(find_model(stream.header.model_id))
     decoded = open_decoder(path, device).decode(data, scale, width, height, max_pixels)
     h, w = decoded.pixels.shape[:2]
@@ -268,7 +268,7 @@ def _kept(stream, cut) -> str:
         return f"{len(cut.chunks)} of {len(stream.chunks)} chunks"
     _, declared, _ = container.fine.unpack(stream.chunks[0].payload)
     after, _, _ = container.fine.unpack(cut.chunks[0].payload)
-    return f"{len(after.segments)} of {declared} segments ({after.channels} channels)"
+    return f"{len(after.segments)} of {declared} segments ({sum(after.trits)} trits)"
 
 
 def describe_file(data: bytes) -> dict:

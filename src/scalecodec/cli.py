@@ -128,14 +128,14 @@ def main():
 @click.argument("output_path", metavar="OUT")
 @click.option("-q", "--quality", type=float, default=DEFAULT_QUALITY, show_default=True,
               help="Quality level from 1 (smallest) to the model's top: 10 for the default model "
-                   "(~0.14 to ~1.9 bpp on Kodak), 7 for the spatial and fine-grained ones; "
-                   "fractions interpolate.")
+                   "(~0.14 to ~1.9 bpp on Kodak; a fine-grained stream's top, cut to any size "
+                   "below), 7 for the spatial one; fractions interpolate.")
 @click.option("--scales", type=str, default=None, metavar="1,S2,...",
               help="Spatially scalable: layer scale factors relative to the base layer, e.g. 1,1.6,2.4; "
                    "the last is IN's own size. 2 to 4 layers, each 1.1x to 4x the one below.")
 @click.option("--mode", type=click.Choice(["single", "fgs"]), default="single", show_default=True,
-              help="fgs: fine-grained scalable, cut at (almost) any byte by 'scc truncate --bytes'; "
-                   "-q sets the top of its range.")
+              help="fgs: fine-grained scalable (trit-planes), cut at about 1% steps by "
+                   "'scc truncate --bytes'; -q sets the top of its range (10: the whole range).")
 @click.option("-e", "--effort", type=click.IntRange(1, 9), default=1, show_default=True,
               help="Encoder effort: 1 fast ... 9 slowest. Above 1 the encoder searches for symbols "
                    "that cost fewer bits for the same quality; the stream and its decoding are "
@@ -512,8 +512,6 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
 @click.option("--spatial-base", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Train the spatial enhancement layer over this base-codec checkpoint (kept "
                    "frozen); --crop is then the top layer's size.")
-@click.option("--fine-base", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Fine-tune this base-codec checkpoint into the fine-grained (--mode fgs) codec.")
 @click.option("--lambdas", default=None, metavar="L1,L2,...",
               help="Rate-distortion trade-offs of the quality levels, increasing "
                    "(default: the shipped codec's seven).")
@@ -533,11 +531,10 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
 @click.option("--val-reference", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Base-codec checkpoint the learning curve's BD-rates are measured against.")
 @user_errors
-def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spatial_base, fine_base,
+def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spatial_base,
           lambdas, widen_from, new_only_minutes, joint_lr, rate_ramp_minutes, val_minutes, val_reference):
     """Train the variable-rate codec on the photos in DATA; with
-    --spatial-base, the spatial enhancement layer over a trained base codec;
-    with --fine-base, the fine-grained codec from a trained base codec.
+    --spatial-base, the spatial enhancement layer over a trained base codec.
 
     Resumable: run it again with the same --workdir. For several GPUs, launch
     it with torchrun; each process trains on its own batches (DDP).
@@ -557,7 +554,7 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spa
         raise click.BadParameter("a decay in [0, 1), e.g. 0.999", param_hint="--ema")
     cfg = TrainConfig(data=data, workdir=workdir, n=n, m=m, lambdas=levels, batch=batch, crop=crop,
                       minutes=minutes, lr=lr, bf16=bf16, ema=ema, threads=threads, spatial_base=spatial_base,
-                      fine_base=fine_base, widen_from=widen_from, new_only_minutes=new_only_minutes, joint_lr=joint_lr,
+                      widen_from=widen_from, new_only_minutes=new_only_minutes, joint_lr=joint_lr,
                       rate_ramp_minutes=rate_ramp_minutes, val_minutes=val_minutes,
                       val_reference=val_reference)
     Trainer(cfg).run()

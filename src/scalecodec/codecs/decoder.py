@@ -11,12 +11,12 @@ import numpy as np
 from . import alpha, layout
 from .. import container
 from ..container import ColourFormat
-from ..entropy import CodingError, decode_segments, decode_symbols
+from ..entropy import CodingError, decode_planes, decode_symbols
 from ..errors import ModelError, StreamError
 from ..exact.downscale import reference_downscale
 from ..limits import check_pixels
 from .geometry import DecodePlan, plan_decode, requested_size
-from ..model.file import DecoderModel, EnhancementModel, fine_channel_ends
+from ..model.file import DecoderModel, EnhancementModel
 from ..exact.prior import MEAN_FRAC_BITS
 from ..exact.synthesis import to_pixels
 
@@ -148,25 +148,19 @@ def entropy_decode(parts: DecoderModel | EnhancementModel, width: int, height: i
 
 
 def fine_decode(model: DecoderModel, chunk: container.Chunk, notes: list[str]) -> np.ndarray:
-    """y_hat of a fine-grained stream from the segments it holds; channels
-    not received are their predicted mean (bitstream_spec.md 8.3)."""
+    """y_hat of a fine-grained stream from the segments it holds: each
+    element at its table's mean over what the trits received say of it
+    (bitstream_spec.md 8.3)."""
     try:
         payload, declared, why = container.fine.unpack(chunk.payload)
     except container.ContainerError as err:
         raise StreamError(str(err)) from None
     y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.z_channels)
-    channels = payload.channels
-    if not 1 <= payload.basic_channels <= channels <= model.m:
-        raise StreamError(f"{chunk.label}: {channels} channels do not fit the model's {model.m}")
     if why:
-        notes.append(f"input stops early ({why}): decoding {len(payload.segments)} of {declared} "
-                     f"segments, {channels} of {model.m} channels")
+        notes.append(f"input stops early ({why}): decoding {len(payload.segments)} of {declared} segments")
     try:
         mean, index = _prior(model, payload.z_stream, z_shape, payload.prior_checksum, chunk.label)
-        y = decode_segments(payload.y_head, list(payload.segments), index[:channels], model.y_tables,
-                            fine_channel_ends(payload.basic_channels, model.m))
+        y = decode_planes(payload.head, list(payload.segments), list(payload.trits), index, model.y_tables)
     except CodingError as err:
         raise StreamError(f"{chunk.label} does not decode: {err}") from None
-    y_fixed = mean.astype(np.int64)
-    y_fixed[:channels] += y * 2**MEAN_FRAC_BITS
-    return y_fixed
+    return y.reshape(y_shape) + mean  # both in units of 1/256 (MEAN_FRAC_BITS)

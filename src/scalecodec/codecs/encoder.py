@@ -19,10 +19,10 @@ from .. import container
 from ..container import Chunk, ChunkKind, ColourFormat, Header, Stream, fine
 from .decoder import reconstruct_enhancement_from
 from ..exact.downscale import reference_downscale
-from ..entropy import encode_segments, encode_symbols
+from ..entropy import encode_planes, encode_symbols
 from ..errors import ModelError, UsageError
 from .geometry import layer_sizes
-from ..model.file import DecoderModel, fine_channel_ends
+from ..model.file import DecoderModel
 from ..nn.model import GainedHyperprior
 from ..exact.prior import MEAN_FRAC_BITS
 from .effort import DEFAULT_EFFORT, EFFORTS
@@ -277,24 +277,17 @@ class Encoder:
 
     def encode_fine(self, pixels: np.ndarray, quality: float,
                     colour: ColourFormat = ColourFormat.RGB, effort: Effort = Effort()) -> bytes:
-        """pixels: (H, W, 3) uint8 -> a fine-grained stream: the basic channels,
-        then one segment per further channel, most important first, so that
-        it can be cut after any segment (bitstream_spec.md section 8)."""
-        basic = self.model.basic_channels
-        if basic is None:
-            raise ModelError(f"{self.model.path} is not trained for fine-grained coding; use a "
-                             "fine-grained model (the default for --mode fgs)")
-        if effort.level != DEFAULT_EFFORT:
-            raise UsageError("--effort refines single-layer and spatial streams; a fine-grained "
-                               "stream's cuts are not what it optimises, so it is encoded at effort 1")
+        """pixels: (H, W, 3) uint8 -> a fine-grained stream: the single-layer
+        codec's symbols (refined by effort as for a single-layer stream) in
+        trit-planes, cut at any segment (bitstream_spec.md section 8). Whole,
+        it decodes to exactly the single-layer stream's image."""
         quality = self.model.check_quality(quality)
         h, w = pixels.shape[:2]
-        z_hat, mean, index, symbols = self._latents(self.net, self.model, self._input(_image_input(pixels)), quality,
-                                                    size=(h, w))
+        z_hat, mean, index, symbols = self._latents(self.net, self.model, self._input(_image_input(pixels)),
+                                                    quality, effort, size=(h, w))
         z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), self.model.z_tables)
-        y_head, segments = encode_segments(symbols, index, self.model.y_tables,
-                                           fine_channel_ends(basic, self.model.m))
-        payload = fine.pack(fine.FinePayload(layout.prior_checksum(mean, index), basic, z_bytes,
-                                             y_head, tuple(segments)))
+        head, segments, trits = encode_planes(symbols, index, self.model.y_tables)
+        payload = fine.pack(fine.FinePayload(layout.prior_checksum(mean, index), z_bytes, head,
+                                             tuple(segments), tuple(trits)))
         header = Header(self.model.model_id, w, h, colour, 8, quality)
         return container.serialize(Stream(header, (Chunk(ChunkKind.FINE, 0, w, h, payload),)))

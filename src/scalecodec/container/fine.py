@@ -1,5 +1,5 @@
 """The FINE payload (bitstream_spec.md section 8): a basic part, then
-scalable segments of one channel each, cut anywhere at a segment boundary.
+segments of trit-planes, cut anywhere at a segment boundary.
 
 Pure Python like the rest of the container: `scc truncate --bytes` cuts a
 fine-grained stream without numpy, torch or the model.
@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 
 from .format import ContainerError
 
-# prior checksum, z stream bytes, y stream head bytes, basic channels,
-# reserved, segment count
-_FIXED = struct.Struct("<IIIBBH")
+# prior checksum, z stream bytes, head bytes, segment count
+_FIXED = struct.Struct("<IIIH")
 _CRC16 = struct.Struct("<H")
 WORD_BYTES = 4
+MAX_SEGMENTS = 0xFFFF
 
 
 def crc16(data: bytes) -> int:
@@ -47,38 +47,32 @@ def _read_varint(data: memoryview, pos: int) -> tuple[int, int]:
 @dataclass(frozen=True)
 class FinePayload:
     prior_checksum: int
-    basic_channels: int
     z_stream: bytes
-    y_head: bytes  # the y symbol stream's head: escape count and escapes
-    segments: tuple[bytes, ...]  # range-coder words; segment 0 codes the basic channels
-
-    @property
-    def channels(self) -> int:
-        """Channels that the segments present decode."""
-        return self.basic_channels + len(self.segments) - 1
+    head: bytes  # the escape count and the escaped values
+    segments: tuple[bytes, ...]  # range-coder words; segment 0 codes the escape flags
+    trits: tuple[int, ...]  # the trits each segment completes (0 for segment 0)
 
     def cut(self, segments: int) -> "FinePayload":
-        return replace(self, segments=self.segments[:segments])
+        return replace(self, segments=self.segments[:segments], trits=self.trits[:segments])
 
 
 def _table(fp: FinePayload) -> bytes:
-    fixed = _FIXED.pack(fp.prior_checksum, len(fp.z_stream), len(fp.y_head), fp.basic_channels, 0,
-                        len(fp.segments))
-    # Segment 0's checksum also covers the z stream and the y head: the
-    # basic part is trusted as a whole.
-    first = fp.z_stream + fp.y_head + fp.segments[0]
-    entries = b"".join(_varint(len(s) // WORD_BYTES) + _CRC16.pack(crc16(first if i == 0 else s))
-                       for i, s in enumerate(fp.segments))
+    fixed = _FIXED.pack(fp.prior_checksum, len(fp.z_stream), len(fp.head), len(fp.segments))
+    # Segment 0's checksum also covers the z stream and the head: the basic
+    # part is trusted as a whole.
+    first = fp.z_stream + fp.head + fp.segments[0]
+    entries = b"".join(_varint(len(s) // WORD_BYTES) + _varint(n) + _CRC16.pack(crc16(first if i == 0 else s))
+                       for i, (s, n) in enumerate(zip(fp.segments, fp.trits)))
     body = fixed + entries
     return body + _CRC16.pack(crc16(body))
 
 
 def pack(fp: FinePayload) -> bytes:
-    if not fp.segments:
-        raise ContainerError("a fine-grained payload needs its basic segment")
+    if not fp.segments or len(fp.segments) > MAX_SEGMENTS or len(fp.trits) != len(fp.segments):
+        raise ContainerError(f"a fine-grained payload has 1 to {MAX_SEGMENTS} segments, each with its trit count")
     if any(len(s) % WORD_BYTES for s in fp.segments):
         raise ContainerError("fine-grained segments are whole 32-bit words")
-    return _table(fp) + fp.z_stream + fp.y_head + b"".join(fp.segments)
+    return _table(fp) + fp.z_stream + fp.head + b"".join(fp.segments)
 
 
 def packed_size(fp: FinePayload, segments: int) -> int:
@@ -95,12 +89,14 @@ def unpack(payload: bytes) -> tuple[FinePayload, int, str | None]:
     data = memoryview(payload)
     if len(data) < _FIXED.size:
         raise ContainerError("fine-grained chunk is cut inside its table: nothing can be decoded")
-    crc, z_len, head_len, basic, _, count = _FIXED.unpack_from(data)
-    if basic < 1 or count < 1:
-        raise ContainerError("fine-grained chunk declares no basic channels")
-    pos, sizes, crcs = _FIXED.size, [], []
+    crc, z_len, head_len, count = _FIXED.unpack_from(data)
+    if count < 1:
+        raise ContainerError("fine-grained chunk declares no basic part")
+    pos, sizes, trits, crcs = _FIXED.size, [], [], []
     for _ in range(count):
         words, pos = _read_varint(data, pos)
+        n, pos = _read_varint(data, pos)
+        trits.append(n)
         if pos + _CRC16.size > len(data):
             raise ContainerError("fine-grained chunk is cut inside its table: nothing can be decoded")
         sizes.append(words * WORD_BYTES)
@@ -115,14 +111,14 @@ def unpack(payload: bytes) -> tuple[FinePayload, int, str | None]:
     head_end = z_end + head_len
     if head_end + sizes[0] > len(data):
         raise ContainerError("fine-grained chunk is cut inside its basic part: nothing can be decoded")
-    z_stream, y_head = bytes(data[pos:z_end]), bytes(data[z_end:head_end])
+    z_stream, head = bytes(data[pos:z_end]), bytes(data[z_end:head_end])
     segments, why, pos = [], None, head_end
     for i, (size, expected) in enumerate(zip(sizes, crcs)):
         if pos + size > len(data):
             why = f"cut inside scalable segment {i}"
             break
         segment = bytes(data[pos : pos + size])
-        if crc16(z_stream + y_head + segment if i == 0 else segment) != expected:
+        if crc16(z_stream + head + segment if i == 0 else segment) != expected:
             if i == 0:
                 raise ContainerError("fine-grained basic part is corrupt (CRC mismatch)")
             why = f"scalable segment {i} is corrupt (CRC mismatch)"
@@ -131,4 +127,4 @@ def unpack(payload: bytes) -> tuple[FinePayload, int, str | None]:
         pos += size
     if why is None and pos != len(data):
         raise ContainerError(f"{len(data) - pos} unexpected bytes after the last fine-grained segment")
-    return FinePayload(crc, basic, z_stream, y_head, tuple(segments)), count, why
+    return FinePayload(crc, z_stream, head, tuple(segments), tuple(trits[: len(segments)])), count, why

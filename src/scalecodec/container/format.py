@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 MAGIC = b"\x89SCC"
 VERSION_MAJOR = 1
-VERSION_MINOR = 3  # 1.1 defines the SPATIAL payload, 1.2 the FINE payload, 1.3 metadata and alpha
+VERSION_MINOR = 4  # 1.1 SPATIAL, 1.2 channel-segment fine-grained, 1.3 metadata and alpha, 1.4 trit-plane FINE
 MODEL_ID_BYTES = 16
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 28
@@ -39,14 +39,21 @@ class ContainerError(ValueError):
 class ChunkKind(enum.IntEnum):
     BASE = 1  # the base layer: a whole image at the base resolution
     SPATIAL = 2  # an enhancement layer at a larger resolution (a, b = width, height)
-    FINE = 3  # a whole image coded for cutting at any segment (a, b = width, height)
+    # 1.2's fine-grained image in channel segments: retired in 1.4, refused
+    # with a note to encode again (its model is no longer shipped).
+    CHANNELS = 3
     ICC = 4  # the image's ICC colour profile
     EXIF = 5  # its EXIF block (a TIFF structure), orientation applied
     XMP = 6  # its XMP packet (UTF-8)
     ALPHA = 7  # its alpha channel, lossless (payload: scalecodec.codecs.alpha)
+    FINE = 8  # a whole image in trit-planes, cut at any segment (a, b = width, height)
 
 
 METADATA_KINDS = (ChunkKind.ICC, ChunkKind.EXIF, ChunkKind.XMP)
+# The minor version that defined each side kind and FINE: in an earlier
+# stream it is an unknown kind.
+_SINCE = {ChunkKind.ICC: 3, ChunkKind.EXIF: 3, ChunkKind.XMP: 3,
+          ChunkKind.ALPHA: 3, ChunkKind.FINE: 4}
 # Side chunks follow chunk 0 and every cut keeps them whole (section 3.1).
 SIDE_KINDS = (*METADATA_KINDS, ChunkKind.ALPHA)
 _SIDE_LABELS = {ChunkKind.ICC: "ICC profile", ChunkKind.EXIF: "EXIF", ChunkKind.XMP: "XMP",
@@ -102,6 +109,8 @@ class Chunk:
             return f"spatial layer {self.layer} ({self.a}x{self.b})"
         if self.kind == ChunkKind.FINE:
             return f"fine-grained image ({self.a}x{self.b})"
+        if self.kind == ChunkKind.CHANNELS:
+            return f"fine-grained image in channel segments ({self.a}x{self.b})"
         return _SIDE_LABELS[self.kind]
 
 
@@ -259,7 +268,7 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
         kind, layer, cflags, a, b, length, ccrc = _ENTRY.unpack_from(data, HEADER_BYTES + i * ENTRY_BYTES)
         try:
             kind = ChunkKind(kind)
-            if kind in SIDE_KINDS and minor < 3:
+            if minor < _SINCE.get(kind, 0):
                 raise ValueError
         except ValueError:
             if minor <= VERSION_MINOR:

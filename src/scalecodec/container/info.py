@@ -34,7 +34,7 @@ def describe(data: bytes) -> dict:
         if c.kind == ChunkKind.FINE:
             payload, declared, why = fine.unpack(c.payload)
             entry.update(segments=len(payload.segments), segments_declared=declared,
-                         channels=payload.channels, damage=why)
+                         trits=sum(payload.trits), damage=why)
         chunks.append(entry)
         offset += len(c.payload)
     return {
@@ -75,7 +75,7 @@ def format_text(d: dict) -> str:
         lines.append(f"  chunk {i}    {c['label']}{scale}: {c['bytes']} bytes at offset {c['offset']}")
         if "segments" in c:
             lines.append(f"  segments   {c['segments']} of {c['segments_declared']} usable "
-                         f"({c['channels']} channels)")
+                         f"({c['trits']} trits)")
             if c["damage"]:
                 lines.append(f"  damaged    {c['damage']}: decodes from the segments before it")
     for m in d["truncated"]:

@@ -15,6 +15,9 @@ from .format import (
 )
 
 _CRC_BYTES = 4
+RETIRED = ("this is a fine-grained stream of format 1.2/1.3 (channel segments), which scc no longer "
+           "decodes since 1.4: encode the image again with --mode fgs (trit-planes: smaller, and better "
+           "at every cut)")
 
 
 class BudgetError(ContainerError):
@@ -75,7 +78,10 @@ def _truncate_fine(stream: Stream, max_bytes: int) -> Stream:
 
 def fine_chunk(stream: Stream) -> Chunk | None:
     """The FINE chunk of a fine-grained stream (its only chunk), or None for a
-    layered stream."""
+    layered stream. A stream of the retired kind is refused here, so that
+    decode, truncate and info all say what to do."""
+    if any(c.kind == ChunkKind.CHANNELS for c in stream.chunks):
+        raise ContainerError(RETIRED)
     fines = [c for c in stream.chunks if c.kind == ChunkKind.FINE]
     if not fines:
         return None

@@ -106,52 +106,6 @@ def decode_symbols(data: bytes, table_ids: np.ndarray, tables: PmfTables) -> np.
 # A range coder's state is 64 bits: once the words emitted so far and the
 # next two are known, every symbol coded so far is determined (the final
 # value lies inside every interval the coder passed through, and zeroing
-# the bits after those two words keeps it there).
+# the bits after those two words keeps it there). Fine-grained segments
+# (planes.py) end there.
 SEGMENT_SLACK_WORDS = 2
-
-
-def encode_segments(values: np.ndarray, table_ids: np.ndarray, tables: PmfTables,
-                    ends: list[int]) -> tuple[bytes, list[bytes]]:
-    """Code values (C, ...) as one range-coder stream whose channels
-    [0, ends[0]), [ends[0], ends[1]), ... can be cut apart.
-
-    Returns the head (escapes, channel-major) and the stream's words split
-    into segments: segments 0..j together decode channels [0, ends[j])
-    exactly, whatever follows them. Coding the stream in one piece costs
-    nothing over a single symbol stream; only the split points are new.
-    """
-    values = np.asarray(values, np.int64)
-    table_ids = np.asarray(table_ids, np.int64)
-    per_channel = values[0].size
-    idx, head = _indices(values.ravel(), table_ids.ravel(), tables)
-    flat_ids = table_ids.ravel()
-    enc = constriction.stream.queue.RangeEncoder()
-    points, start = [], 0
-    for end in ends:
-        run = slice(start * per_channel, end * per_channel)
-        _encode_run(enc, idx[run], flat_ids[run], tables)
-        points.append(enc.num_words() + SEGMENT_SLACK_WORDS)
-        start = end
-    words = enc.get_compressed().astype("<u4").tobytes()
-    cuts = [0] + [min(4 * p, len(words)) for p in points[:-1]] + [len(words)]
-    return head, [words[a:b] for a, b in zip(cuts, cuts[1:])]
-
-
-def decode_segments(head: bytes, segments: list[bytes], table_ids: np.ndarray,
-                    tables: PmfTables, ends: list[int]) -> np.ndarray:
-    """The channels [0, ends[len(segments) - 1]) of an encode_segments stream,
-    from its head and its first segments; table_ids covers those channels."""
-    table_ids = np.asarray(table_ids, np.int64)
-    escapes, words = _split_head(head + b"".join(segments))
-    dec = constriction.stream.queue.RangeDecoder(words)
-    per_channel = table_ids[0].size
-    flat_ids = table_ids.ravel()
-    # The encoder grouped symbols by table within each segment: so must we.
-    starts = [0] + list(ends[: len(segments) - 1])
-    idx = np.concatenate([_decode_run(dec, flat_ids[a * per_channel : b * per_channel], tables)
-                          for a, b in zip(starts, ends[: len(segments)])])
-    # Escapes are channel-major, so a prefix of channels uses a prefix of them.
-    escaped = int((idx == tables.lengths[table_ids.ravel()]).sum())
-    if escaped > escapes.size:
-        raise CodingError(f"stream declares {escapes.size} escapes but decodes {escaped}")
-    return _values(idx, table_ids.ravel(), tables, escapes[:escaped]).reshape(table_ids.shape)

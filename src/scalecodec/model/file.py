@@ -29,7 +29,6 @@ MODEL_FILES = {
     # still installed) decode by their model id.
     "single": "scc-base-v2.npz",
     "spatial": "scc-spatial-n64.npz",  # streams with enhancement layers
-    "fgs": "scc-fgs-n64.npz",  # fine-grained streams
 }
 _ARRAY = "@array:"
 
@@ -146,19 +145,6 @@ class DecoderModel:
         if not 1 <= quality <= self.levels:  # also refuses NaN
             raise QualityError(f"quality must be between 1 and {self.levels}, got {quality:g}")
         return round(quality * 256) / 256
-
-    @property
-    def basic_channels(self) -> int | None:
-        """Channels in a fine-grained stream's basic segment; None for a model
-        not trained for fine-grained coding."""
-        fine = self.tree.get("fine")
-        return int(fine["basic_channels"]) if fine else None
-
-
-def fine_channel_ends(basic: int, m: int) -> list[int]:
-    """Where each segment of a fine-grained stream ends, in channels: the
-    basic ones, then one at a time (bitstream_spec.md section 8)."""
-    return list(range(basic, m + 1))
 
 
 def _tables(t: dict) -> PmfTables:

@@ -20,7 +20,6 @@ from ..exact.fixedpoint import ACT_BITS, ACT_LIMIT, WEIGHT_BITS, FixedPointNetwo
 from ..nn.gdn import GDN
 from ..nn.enhancement import PAD
 from ..nn.liff import LocalImplicitFilter
-from ..nn.fine import BASIC_CHANNELS
 from ..nn.model import GainedHyperprior
 from ..exact.liff import HEAD_LIMIT, INPUT_FRAC, FixedPointLiff
 from ..model.file import FORMAT, write_model
@@ -292,8 +291,6 @@ def export(checkpoint: Path, data: Path, out: Path) -> str:
         model.load_state_dict(averaged_weights(state))
         model.eval()
         tree = {"format": FORMAT, **codec_tree(model, patches)}
-        if cfg.get("fine_base"):
-            tree["fine"] = {"basic_channels": BASIC_CHANNELS}
     tree["training"] = _training_record(state)
     out.parent.mkdir(parents=True, exist_ok=True)
     model_id = write_model(out, tree).hex()

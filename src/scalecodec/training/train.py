@@ -19,10 +19,8 @@ import torch
 import torch.distributed as dist
 
 from ..errors import UsageError
-from ..nn.fine import PrefixHyperprior
 from ..nn.model import GainedHyperprior
 from .data import PatchPool
-from .fine import fine_rd_loss, order_by_importance, sample_prefixes
 from .spatial import SpatialChain, sample_chain, spatial_rd_loss
 from .validation import LearningCurve, held_out_files
 from .widen import NewOnly, load_widened
@@ -55,8 +53,6 @@ class TrainConfig:
     # A base-codec checkpoint: train the spatial enhancement layer over it
     # (frozen) instead of the base codec.
     spatial_base: str | None = None
-    # A base-codec checkpoint: fine-tune it into the fine-grained codec.
-    fine_base: str | None = None
     # A base-codec checkpoint to widen to n transforms' channels and m latent
     # channels (and these lambdas).
     widen_from: str | None = None
@@ -133,8 +129,7 @@ class Trainer:
         self.new_only = NewOnly(self.model, masks) if masks and cfg.new_only_minutes > 0 else None
         # The widened codec's new channels: the first latent channel no mask freezes.
         self.first_new = int((~masks["g_a.6.bias"]).sum()) if masks else None
-        self.loss = (spatial_step_loss if cfg.spatial_base else
-                     fine_step_loss if cfg.fine_base else base_step_loss)
+        self.loss = spatial_step_loss if cfg.spatial_base else base_step_loss
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         # The average starts at the starting weights (a widened codec's are
         # already trained, so no bias correction is needed).
@@ -159,11 +154,10 @@ class Trainer:
         saved = {**{k: state["config"][k] for k in ("n", "m", "lambdas")},
                  "z_channels": state["config"].get("z_channels") or state["config"]["n"],
                  "spatial": bool(state["config"].get("spatial_base")),
-                 "fine": bool(state["config"].get("fine_base")),
                  "widen": bool(state["config"].get("widen_from"))}
         wanted = {**{k: getattr(self.cfg, k) for k in ("n", "m", "lambdas")},
                   "z_channels": self.cfg.z_channels or self.cfg.n,
-                  "spatial": bool(self.cfg.spatial_base), "fine": bool(self.cfg.fine_base),
+                  "spatial": bool(self.cfg.spatial_base),
                   "widen": bool(self.cfg.widen_from)}
         if saved != wanted:
             raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
@@ -215,10 +209,6 @@ class Trainer:
         levels = self.model.levels
         log_file = open(self.workdir / "train_log.jsonl", "a") if self.rank == 0 else None
         window = {"loss": [], "bpp": [[] for _ in range(levels)], "psnr": [[] for _ in range(levels)]}
-        if cfg.fine_base and self.step == 0:
-            x = pool.batch(16, np.random.default_rng(cfg.seed)).to(self.device)
-            order = order_by_importance(self.model, x, self.model.levels)
-            log.info("channels ordered by importance: %s", order)
         last_ckpt = last_log = time.monotonic()
         start, start_elapsed = time.monotonic(), self.elapsed
         while not self._should_stop(budget):
@@ -348,35 +338,26 @@ def spatial_step_loss(net, x, level, lambdas, rng, y_weights=None):
     return spatial_rd_loss(net(x, level.float(), sample_chain(rng)), lambdas)
 
 
-def fine_step_loss(net, x, level, lambdas, rng, y_weights=None):
-    prefixes = sample_prefixes(rng, x.shape[0], net.m)
-    return fine_rd_loss(net(x, level.float(), prefixes), x, lambdas, prefixes)
-
-
 def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
     """The network, and for a widened codec the masks of its new parts."""
-    if sum(map(bool, (cfg.spatial_base, cfg.fine_base, cfg.widen_from))) > 1:
-        raise UsageError("train one of: a spatial layer, a fine-grained codec, a widened codec")
+    if cfg.spatial_base and cfg.widen_from:
+        raise UsageError("train one of: a spatial layer, a widened codec")
     if cfg.widen_from:
         model, masks = load_widened(cfg.widen_from, cfg.n, cfg.m, cfg.lambdas)
         base = torch.load(cfg.widen_from, map_location="cpu", weights_only=True)
         cfg.z_channels = model.z_channels
         cfg.prior_minutes = base["config"].get("prior_minutes", 0.0) + base["elapsed"] / 60
         return model, masks
-    if not (cfg.spatial_base or cfg.fine_base):
+    if not cfg.spatial_base:
         return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas, z_channels=cfg.z_channels), None
-    path = cfg.spatial_base or cfg.fine_base
+    path = cfg.spatial_base
     state = torch.load(path, map_location="cpu", weights_only=True)
     base_cfg = state["config"]
     same = [base_cfg[k] for k in ("n", "m")] + list(base_cfg["lambdas"]) == [cfg.n, cfg.m] + list(cfg.lambdas)
-    # Both start from the base codec's weights: same shape.
+    # The enhancement layer starts from the base codec's weights: same shape.
     if base_cfg.get("spatial_base") or base_cfg.get("fine_base") or not same:
         raise UsageError(f"{path} is not a base-codec checkpoint with the same "
                          f"width (n={cfg.n}, m={cfg.m}) and quality levels")
-    if cfg.fine_base:
-        model = PrefixHyperprior(cfg.n, cfg.m, cfg.lambdas)
-        model.load_state_dict(state["model"])
-        return model, None
     base = GainedHyperprior.from_config(base_cfg)
     base.load_state_dict(state["model"])
     chain = SpatialChain(base, cfg.n, cfg.m, cfg.lambdas)
