@@ -21,24 +21,28 @@ from pathlib import Path
 import numpy as np
 
 from scalecodec import __version__, container
-from scalecodec.api import decode_file, encode_file
+from scalecodec.api import decode_file, encode_file, truncate_file
 from scalecodec.container.format import VERSION_MAJOR, VERSION_MINOR
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "tests" / "data" / "photo-120x88.png"
 OUT = ROOT / "tests" / "vectors"
 
-# name -> (encode options, decode requests, truncation budgets as fractions of
-# the stream; a spatial stream is cut to its base layer, as `truncate --scale 1`)
+# name -> (encode options, decode requests, cuts: `scc truncate` requests,
+# with bytes as a fraction of the stream)
 VECTORS = {
     "single-q3": ({"quality": 3.0}, [{}], []),
     "spatial-1-2-q4": ({"quality": 4.0, "scales": [1.0, 2.0]},
-                       [{}, {"scale": 1.0}, {"scale": 1.5}, {"width": 180}], [0.0]),
+                       [{}, {"scale": 1.0}, {"scale": 1.5}, {"width": 180}], [{"scale": 1.0}]),
     # At the top quality, as fine-grained streams are meant to be made; cut at
     # a handful of budgets (each cut ends inside a plane).
-    "fgs-q10": ({"quality": 10.0, "mode": "fgs"}, [{}], [0.1, 0.35, 0.6, 0.85]),
+    "fgs-q10": ({"quality": 10.0, "mode": "fgs"}, [{}], [{"bytes": f} for f in (0.1, 0.35, 0.6, 0.85)]),
+    # Spatial and fine-grained at once: cut by bytes alone (the top layer
+    # cut), to the base layer's size and a budget, and to the top's.
+    "fgs-spatial-1-2-q6": ({"quality": 6.0, "scales": [1.0, 2.0], "mode": "fgs"}, [{}, {"scale": 1.0}, {"scale": 1.5}],
+                           [{"bytes": 0.6}, {"scale": 1.0, "bytes": 0.15}, {"scale": 2.0, "bytes": 0.5}]),
     # From the photo with metadata (with_metadata): upright, ICC, EXIF and XMP kept by the cut.
-    "spatial-1-2-q4-metadata": ({"quality": 4.0, "scales": [1.0, 2.0]}, [{}, {"scale": 1.0}], [0.0]),
+    "spatial-1-2-q4-metadata": ({"quality": 4.0, "scales": [1.0, 2.0]}, [{}, {"scale": 1.0}], [{"scale": 1.0}]),
     # From the photo with an alpha channel (with_alpha), decoded at its size and smaller.
     "single-q4-alpha": ({"quality": 4.0}, [{}, {"width": 50}], []),
 }
@@ -82,12 +86,11 @@ def metadata_hashes(data: bytes) -> dict:
     return {c.kind.name.lower(): sha(c.payload) for c in container.parse(data).metadata}
 
 
-def cut(data: bytes, fraction: float) -> tuple[int | None, bytes]:
-    stream = container.parse(data)
-    if container.fine_chunk(stream) is None:
-        return None, container.serialize(container.select(stream, max_layer=0))
-    budget = int(len(data) * fraction)
-    return budget, container.serialize(container.truncate(stream, budget))
+def cut(data: bytes, request: dict) -> tuple[dict, bytes]:
+    """The `scc truncate` request (bytes made absolute) and the stream it makes."""
+    request = {"max_bytes": int(len(data) * request["bytes"]) if "bytes" in request else None,
+               "scale": request.get("scale")}
+    return request, truncate_file(data, **request).stream
 
 
 def sha(data) -> str:
@@ -121,9 +124,9 @@ def main() -> int:
         data = encode_file(made(source), **options).stream
         (OUT / f"{name}.scc").write_bytes(data)
         cuts = []
-        for fraction in budgets:
-            budget, part = cut(data, fraction)
-            cuts.append({"bytes": budget, "stream_sha256": sha(part), "stream_bytes": len(part),
+        for request in budgets:
+            request, part = cut(data, request)
+            cuts.append({"request": request, "stream_sha256": sha(part), "stream_bytes": len(part),
                          "metadata_sha256": metadata_hashes(part), "decoded": describe(part, [{}])})
         expected["vectors"][name] = {"file": f"{name}.scc", "stream_sha256": sha(data),
                                      "metadata_sha256": metadata_hashes(data),

@@ -32,7 +32,7 @@ def fgs_encoder(fgs_model):
 
 @pytest.fixture(scope="module")
 def fgs_stream(fgs_encoder, photo) -> bytes:
-    return fgs_encoder.encode_fine(photo, 8.0)
+    return fgs_encoder.encode(photo, 8.0, planes=True)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_file_round_trip_and_info(tmp_path, photo, fgs_stream, fgs_decoder):
     assert out.read_bytes() == fgs_stream
     info = scc("info", out, check=True).stdout.decode()
     payload = segments_of(fgs_stream)
-    assert "fine-grained image (120x88)" in info and "v1.4" in info
+    assert "fine-grained base layer (120x88)" in info and "v1.4" in info
     assert f"{len(payload.segments)} of {len(payload.segments)} usable ({sum(payload.trits)} trits)" in info
     png = tmp_path / "photo.png"
     scc("decode", out, png, check=True)
@@ -202,11 +202,6 @@ def test_a_corrupt_basic_part_is_an_error(tmp_path, fgs_stream):
     result = scc("decode", src, tmp_path / "x.png")
     assert result.returncode == 4
     assert "basic part is corrupt" in result.stderr.decode()
-
-
-def test_fine_mode_and_scales_do_not_combine(tmp_path):
-    result = scc("encode", PHOTO, tmp_path / "o.scc", "--mode", "fgs", "--scales", "1,2")
-    assert result.returncode == 2
 
 
 def test_segments_are_about_one_percent_and_the_table_is_small(fgs_stream):

@@ -155,10 +155,14 @@ def test_truncate_of_a_file_cut_inside_its_base_layer_is_a_usage_error(tmp_path,
     assert "can hold the base layer" in r.stderr.decode() and not (tmp_path / "o.scc").exists()
 
 
-def test_truncate_to_a_scale_on_a_fine_grained_stream_is_a_usage_error(tmp_path):
+def test_truncate_to_a_scale_on_a_one_layer_fine_grained_stream_keeps_it_and_cuts_it(tmp_path):
+    # Its one layer is what any smaller size decodes from, as for a
+    # single-layer stream; with --bytes too, that layer is cut to fit.
     f = PHOTO.parent.parent / "vectors" / "fgs-q10.scc"
-    r = scc("truncate", f, tmp_path / "o.scc", "--scale", 0.5)
-    assert r.returncode == 2 and "--bytes" in r.stderr.decode()
+    scc("truncate", f, tmp_path / "o.scc", "--scale", 0.5, check=True)
+    assert (tmp_path / "o.scc").read_bytes() == f.read_bytes()
+    scc("truncate", f, tmp_path / "c.scc", "--scale", 0.5, "--bytes", 2000, check=True)
+    assert 1000 < (tmp_path / "c.scc").stat().st_size <= 2000
 
 
 def test_an_output_that_appears_meanwhile_is_never_replaced(monkeypatch, tmp_path):

@@ -29,18 +29,19 @@ def words_of(data: bytes) -> list[int]:
     return ref.split_head(data)[1]
 
 
-def layered_streams():
-    """(label, parts, width, height, chunk) of every BASE and SPATIAL chunk."""
+def layer_chunks(planes: bool):
+    """(label, parts, chunk) of every chunk of whole symbols (BASE, SPATIAL)
+    or, with planes, in trit-planes (FINE, FINE_SPATIAL)."""
     for f in sorted(VECTORS.glob("*.scc")):
         stream = container.parse(f.read_bytes())
-        if container.fine_chunk(stream) is not None:
-            continue
         model = open_decoder(str(find_model(stream.header.model_id))).model
         for c in stream.chunks:
-            yield f"{f.stem}/{c.label}", (model if c.layer == 0 else model.enhancement), c
+            if (c.kind in container.format.PLANE_KINDS) == planes:
+                yield f"{f.stem}/{c.label}", (model if c.layer == 0 else model.enhancement), c
 
 
-CHUNKS = list(layered_streams())
+CHUNKS = list(layer_chunks(planes=False))
+PLANE_CHUNKS = list(layer_chunks(planes=True))
 
 
 @pytest.mark.parametrize("label, parts, chunk", CHUNKS, ids=[c[0] for c in CHUNKS])
@@ -87,16 +88,13 @@ def test_reference_decodes_and_reencodes_the_alpha_plane_from_the_spec_alone():
     assert len(set(got)) > 2  # a plane with edges, not a constant
 
 
-def test_reference_decodes_every_cut_of_the_fine_grained_stream_and_makes_its_cuts():
-    data = (VECTORS / "fgs-q10.scc").read_bytes()
-    stream = container.parse(data)
-    model = open_decoder(str(find_model(stream.header.model_id))).model
-    chunk = container.fine_chunk(stream)
+@pytest.mark.parametrize("label, parts, chunk", PLANE_CHUNKS, ids=[c[0] for c in PLANE_CHUNKS])
+def test_reference_decodes_every_cut_of_every_layer_in_planes_and_makes_its_cuts(label, parts, chunk):
     payload, _, _ = container.fine.unpack(chunk.payload)
-    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.z_channels)
-    _, index = codec_decoder._prior(model, payload.z_stream, z_shape, payload.prior_checksum, "fine")
+    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, parts.m, parts.z_channels)
+    _, index = codec_decoder._prior(parts, payload.z_stream, z_shape, payload.prior_checksum, label)
     ids = index.ravel().tolist()
-    tables = model.y_tables
+    tables = parts.y_tables
     pt = ref.PlaneTables([[int(c) for c in tables.counts[t]] for t in range(len(tables))],
                          tables.offsets.tolist(), tables.lengths.tolist())
     assert pt.planes == plane_tables(tables).planes
@@ -110,7 +108,7 @@ def test_reference_decodes_every_cut_of_the_fine_grained_stream_and_makes_its_cu
         got = ref.decode_planes(words, escapes, ids, pt, sums[k - 1])
         want = decode_planes(payload.head, segments[:k], list(payload.trits[:k]), index, tables)
         assert got == want.ravel().tolist(), f"{k} segments"
-    assert len(set(sums)) == len(sums) > 20  # many cuts, each a different one
+    assert len(set(sums)) == len(sums) > 5  # many cuts, each a different one
 
     # Re-encoding the whole: the same words, and the segments end where 8.4 says.
     values = [v // 256 for v in got]

@@ -129,9 +129,6 @@ def _check_request(quality: float, model_path, scales, mode: str) -> str | None:
     torch loads (seconds) or an image is read; returns the model path."""
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    if mode == "fgs" and scales is not None:
-        raise UsageError("--scales and --mode fgs do not combine: a stream is spatially "
-                         "scalable or fine-grained")
     path = _encoder_model(model_path, scales, mode)
     _model(path).check_quality(quality)
     return path
@@ -142,7 +139,7 @@ def encode_source(src, quality: float, model_path=None, device="auto",
                   report=None, strip: tuple = ()) -> EncodeResult:
     """A single-layer stream; with scales (relative to the base layer, the
     last being the input's size) a spatially scalable one; with mode "fgs"
-    a fine-grained one, cut at any segment. src is an io.images.SourceImage.
+    its layers are fine-grained, cut at any segment. src is an io.images.SourceImage.
     effort 2-9 spends encoding time searching for better symbols
     (encoder.Effort); the decoder is the same. The source's metadata goes
     into the stream, but for the kinds in strip (io.metadata.KINDS)."""
@@ -157,12 +154,11 @@ def _encode(src, quality, path, device, scales, mode, effort, report, strip) -> 
 
     effort = Effort(effort, report)
     encoder = open_encoder(path, device)
-    if mode == "fgs":
-        stream = encoder.encode_fine(src.pixels, quality, src.colour, effort)
-    elif scales is None:
-        stream = encoder.encode(src.pixels, quality, src.colour, effort)
+    planes = mode == "fgs"
+    if scales is None:
+        stream = encoder.encode(src.pixels, quality, src.colour, effort, planes)
     else:
-        stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour, effort)
+        stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour, effort, planes)
     h, w = src.pixels.shape[:2]
     stream, notes = _with_side_chunks(stream, src, strip)
     return EncodeResult(stream, w, h, notes)
@@ -201,7 +197,7 @@ def decode_file(data: bytes, model_path=None, fmt="PNG", scale: float | None = N
     from .model.file import find_model
 
     stream = container.parse(data)
-    container.fine_chunk(stream)  # a retired kind is refused before its model is looked for
+    container.spatial_layers(stream)  # a retired kind is refused before its model is looked for
     path = model_path or str(find_model(stream.header.model_id))
     decoded = open_decoder(path, device).decode(data, scale, width, height, max_pixels)
     h, w = decoded.pixels.shape[:2]
@@ -227,16 +223,18 @@ class TruncateResult:
 
 def truncate_file(data: bytes, max_bytes: int | None = None, scale: float | None = None,
                   width: int | None = None, height: int | None = None) -> TruncateResult:
-    """A valid stream cut from data: the largest prefix of at most max_bytes
-    (whole chunks, or a fine-grained stream's whole segments), or the chunks
-    that decoding at scale or width/height needs. Needs no model, numpy or
-    torch. A request the stream cannot meet is a UsageError; an invalid
-    stream a ContainerError."""
+    """A valid stream cut from data: the chunks that decoding at scale or
+    width/height needs (the layer L the rule of geometry.plan_decode picks),
+    and/or the largest prefix of at most max_bytes: whole chunks while they
+    fit, then as many segments of the next as fit if it is in planes. With
+    both, the layers below L stay whole and L is cut to fit. Needs no model,
+    numpy or torch. A request the stream cannot meet is a UsageError; an
+    invalid stream a ContainerError."""
     from .codecs.geometry import plan_decode, requested_size
 
     by_size = scale is not None or width is not None or height is not None
-    if (max_bytes is None) == (not by_size):
-        raise UsageError("give --bytes, or --scale / --width / --height (not both)")
+    if max_bytes is None and not by_size:
+        raise UsageError("give --bytes, --scale / --width / --height, or both")
     stream, notes = container.parse(data), []
     if isinstance(stream, container.TruncatedStream):
         if not stream.chunks:
@@ -244,31 +242,44 @@ def truncate_file(data: bytes, max_bytes: int | None = None, scale: float | None
                              f"layer ({'; '.join(stream.missing)} missing)")
         notes.append(f"input is cut short; keeping its complete chunks ({'; '.join(stream.missing)} missing)")
         stream = container.complete(stream)
-    fine_chunk = container.fine_chunk(stream)
-    if fine_chunk is None:
-        layers = container.spatial_layers(stream)  # a stream must start with its base layer
-    elif not fine_chunk.intact:
-        _, _, why = container.fine.unpack(fine_chunk.payload)
-        notes.append(f"input stops early ({why}); keeping the segments before that")
+    layers = container.spatial_layers(stream)  # a stream must start with its base layer
+    if not stream.chunks[-1].intact:
+        _, _, why = container.fine.unpack(stream.chunks[-1].payload)
+        notes.append(f"{stream.chunks[-1].label} stops early ({why}); keeping the segments before that")
+    cut = stream
     if by_size:
-        if fine_chunk is not None:
-            raise UsageError("a fine-grained stream has one size: cut it with --bytes (decode --scale "
-                             "decodes it smaller)")
         cut = container.select(stream, plan_decode(layers, *requested_size(layers, scale, width, height)).layer)
-    else:
+    if max_bytes is not None:
         try:
-            cut = container.truncate(stream, max_bytes)
+            cut = _cut_to(cut, max_bytes, by_size)
         except container.ops.BudgetError as err:
             raise UsageError(str(err)) from None
     return TruncateResult(container.serialize(cut), _kept(stream, cut), notes)
 
 
+def _cut_to(stream, max_bytes: int, whole_below: bool):
+    """container.truncate; with whole_below, the layers below the top one
+    must stay whole and the top one be kept, cut if it is in planes."""
+    cut = container.truncate(stream, max_bytes)
+    top = stream.chunks[-1]
+    if whole_below and len(cut.chunks) < len(stream.chunks):
+        below = sum(len(c.payload) for c in stream.chunks[:-1])
+        need = container.ops.size_with(stream, len(stream.chunks), below + container.ops.minimum_payload(top))
+        part = "its basic part" if top.kind in container.format.PLANE_KINDS else "it"
+        raise container.ops.BudgetError(
+            f"{max_bytes} bytes cannot hold the layers below {top.label} whole and {part}; the minimum "
+            f"is {need} bytes (ask for a smaller size, or more bytes)")
+    return cut
+
+
 def _kept(stream, cut) -> str:
-    if container.fine_chunk(stream) is None:
-        return f"{len(cut.chunks)} of {len(stream.chunks)} chunks"
-    _, declared, _ = container.fine.unpack(stream.chunks[0].payload)
-    after, _, _ = container.fine.unpack(cut.chunks[0].payload)
-    return f"{len(after.segments)} of {declared} segments ({sum(after.trits)} trits)"
+    kept = f"{len(cut.chunks)} of {len(stream.chunks)} layers"
+    top = cut.chunks[-1]
+    if top.kind not in container.format.PLANE_KINDS:
+        return kept
+    after, _, _ = container.fine.unpack(top.payload)
+    _, declared, _ = container.fine.unpack(stream.chunks[len(cut.chunks) - 1].payload)
+    return f"{kept}, the top one with {len(after.segments)} of {declared} segments ({sum(after.trits)} trits)"
 
 
 def describe_file(data: bytes) -> dict:

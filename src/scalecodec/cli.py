@@ -319,17 +319,20 @@ def decode(input_path, output_path, scale, width, height, jobs, model_path, devi
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
 @click.option("--bytes", "max_bytes", type=click.IntRange(min=1), default=None,
-              help="Largest size of the output: whole chunks, or for a fine-grained stream whole segments.")
+              help="Largest size of the output: whole layers while they fit, then, in a fine-grained "
+                   "stream, as many segments of the next layer as fit.")
 @size_options
 @force_option
 @quiet_option
 @user_errors
 def truncate(input_path, output_path, max_bytes, scale, width, height, force, quiet):
     """Cut stream IN to at most N bytes (--bytes; the largest valid stream that
-    fits: whole chunks, or a fine-grained stream's whole segments), or to the
-    chunks that decoding at a scale or size needs (--scale, --width/--height:
-    the result decodes there to exactly the pixels IN does), as a valid
-    stream OUT."""
+    fits: whole layers, then in a fine-grained stream the segments of the
+    next that fit), or to the layers that decoding at a scale or size needs
+    (--scale, --width/--height: the result decodes there to exactly the
+    pixels IN does), or both: the layers below the one that size needs
+    whole, that one cut to fit N (fine-grained streams), as a valid stream
+    OUT."""
     from .api import truncate_file
 
     check_output(output_path, force, input_path)

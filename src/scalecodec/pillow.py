@@ -47,7 +47,7 @@ class SccImageFile(ImageFile.ImageFile):
         h = stream.header
         self._mode = ("L" if h.colour == container.ColourFormat.GRAY else "RGB") + ("A" if stream.alpha else "")
         self._size = (h.width, h.height)
-        self._layers = [] if container.fine_chunk(stream) is not None else container.spatial_layers(stream)
+        self._layers = container.spatial_layers(stream)
         self._request = None  # the (width, height) draft or reduce chose
         self._reduce = 0
         self.info["quality"] = h.quality

@@ -83,8 +83,7 @@ class Decoder:
                 f"but the loaded model is {self.model.model_id.hex()}"
             )
         try:
-            fine_chunk = container.fine_chunk(stream)
-            layers = [(header.width, header.height)] if fine_chunk else container.spatial_layers(stream)
+            layers = container.spatial_layers(stream)
         except container.ContainerError as err:
             raise StreamError(str(err)) from None
         plan = plan_decode(layers, *requested_size(layers, scale, width, height))
@@ -99,14 +98,9 @@ class Decoder:
             raise StreamError(f"the stream's quality {header.quality:g} is outside the model's "
                               f"range 1..{self.model.levels}")
         bw, bh = layers[0]
-        if fine_chunk:
-            y_fixed = fine_decode(self.model, fine_chunk, notes)
-        else:
-            y_fixed = entropy_decode(self.model, bw, bh, stream.chunks[0])
-        pixels = self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw]
+        pixels = self.model.synthesis(latents(self.model, stream.chunks[0], notes), quality_fixed)[:bh, :bw]
         for chunk in stream.chunks[1 : plan.layer + 1]:
-            y_fixed = entropy_decode(el, chunk.a, chunk.b, chunk)
-            pixels = reconstruct_enhancement(el, pixels, y_fixed, quality_fixed, chunk.a, chunk.b)
+            pixels = reconstruct_enhancement(el, pixels, latents(el, chunk, notes), quality_fixed, chunk.a, chunk.b)
         if plan.how == "downscale":
             pixels = reference_downscale(pixels, plan.width, plan.height)
         elif plan.how == "predict":
@@ -134,10 +128,17 @@ def _prior(parts: DecoderModel | EnhancementModel, z_stream: bytes, z_shape: tup
     return mean, index
 
 
-def entropy_decode(parts: DecoderModel | EnhancementModel, width: int, height: int,
-                   chunk: container.Chunk) -> np.ndarray:
-    """A layer's y_hat in units of 2**-MEAN_FRAC_BITS, as exact int64."""
-    y_shape, z_shape = layout.latent_shapes(width, height, parts.m, parts.z_channels)
+def latents(parts: DecoderModel | EnhancementModel, chunk: container.Chunk, notes: list[str]) -> np.ndarray:
+    """A layer's y_hat in units of 2**-MEAN_FRAC_BITS, as exact int64, from
+    whole symbols or from what a chunk in planes holds."""
+    if chunk.kind in container.format.PLANE_KINDS:
+        return fine_decode(parts, chunk, notes)
+    return entropy_decode(parts, chunk)
+
+
+def entropy_decode(parts: DecoderModel | EnhancementModel, chunk: container.Chunk) -> np.ndarray:
+    """A layer's y_hat from whole symbols (BASE, SPATIAL)."""
+    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, parts.m, parts.z_channels)
     crc, z_bytes, y_bytes = layout.unpack(chunk.payload, y_shape, z_shape)
     try:
         mean, index = _prior(parts, z_bytes, z_shape, crc, chunk.label)
@@ -147,20 +148,20 @@ def entropy_decode(parts: DecoderModel | EnhancementModel, width: int, height: i
     return y * 2**MEAN_FRAC_BITS + mean
 
 
-def fine_decode(model: DecoderModel, chunk: container.Chunk, notes: list[str]) -> np.ndarray:
-    """y_hat of a fine-grained stream from the segments it holds: each
-    element at its table's mean over what the trits received say of it
-    (bitstream_spec.md 8.3)."""
+def fine_decode(parts: DecoderModel | EnhancementModel, chunk: container.Chunk, notes: list[str]) -> np.ndarray:
+    """y_hat of a layer in planes from the segments it holds: each element
+    at its table's mean over what the trits received say of it
+    (bitstream_spec.md 8.5)."""
     try:
         payload, declared, why = container.fine.unpack(chunk.payload)
     except container.ContainerError as err:
         raise StreamError(str(err)) from None
-    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.z_channels)
+    y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, parts.m, parts.z_channels)
     if why:
-        notes.append(f"input stops early ({why}): decoding {len(payload.segments)} of {declared} segments")
+        notes.append(f"{chunk.label} stops early ({why}): decoding {len(payload.segments)} of {declared} segments")
     try:
-        mean, index = _prior(model, payload.z_stream, z_shape, payload.prior_checksum, chunk.label)
-        y = decode_planes(payload.head, list(payload.segments), list(payload.trits), index, model.y_tables)
+        mean, index = _prior(parts, payload.z_stream, z_shape, payload.prior_checksum, chunk.label)
+        y = decode_planes(payload.head, list(payload.segments), list(payload.trits), index, parts.y_tables)
     except CodingError as err:
         raise StreamError(f"{chunk.label} does not decode: {err}") from None
     return y.reshape(y_shape) + mean  # both in units of 1/256 (MEAN_FRAC_BITS)

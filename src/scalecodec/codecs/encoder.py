@@ -200,39 +200,52 @@ class Encoder:
         return z_hat, mean, index, symbols
 
     def _code_layer(self, net: GainedHyperprior, parts, x: "torch.Tensor | ResidualInput", quality: float,
-                    effort: Effort, target=None, layer: int = 0, size: tuple | None = None) -> tuple[bytes, np.ndarray]:
-        """x (1, C, H, W) -> (the layer's payload, y_hat in 1/256 units as the
-        decoder will see it)."""
+                    effort: Effort, target=None, layer: int = 0, size: tuple | None = None,
+                    planes: bool = False) -> tuple[bytes, np.ndarray]:
+        """x (1, C, H, W) -> (the layer's payload: whole symbols, or with
+        planes trit-planes (bitstream_spec.md section 8); y_hat in 1/256 units
+        as the decoder of the whole layer will see it)."""
         z_hat, mean, index, symbols = self._latents(net, parts, x, quality, effort, target, layer, size)
         z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), parts.z_tables)
-        y_bytes = encode_symbols(symbols, index, parts.y_tables)
-        payload = layout.pack(layout.prior_checksum(mean, index), z_hat.size, z_bytes,
-                                  symbols.size, y_bytes)
+        checksum = layout.prior_checksum(mean, index)
+        if planes:
+            head, segments, trits = encode_planes(symbols, index, parts.y_tables)
+            payload = fine.pack(fine.FinePayload(checksum, z_bytes, head, tuple(segments), tuple(trits)))
+        else:
+            payload = layout.pack(checksum, z_hat.size, z_bytes, symbols.size,
+                                  encode_symbols(symbols, index, parts.y_tables))
         return payload, symbols * 2**MEAN_FRAC_BITS + mean
 
     def encode(self, pixels: np.ndarray, quality: float, colour: ColourFormat = ColourFormat.RGB,
-               effort: Effort = Effort()) -> bytes:
-        """pixels: (H, W, 3) uint8 -> a complete single-layer stream."""
+               effort: Effort = Effort(), planes: bool = False) -> bytes:
+        """pixels: (H, W, 3) uint8 -> a complete single-layer stream; with
+        planes a fine-grained one (cut at any segment; whole, it decodes to
+        exactly the single-layer stream's image)."""
         quality = self.model.check_quality(quality)
         h, w = pixels.shape[:2]
         payload, _ = self._code_layer(self.net, self.model, self._input(_image_input(pixels)), quality, effort,
-                                      size=(h, w))
+                                      size=(h, w), planes=planes)
         header = Header(self.model.model_id, w, h, colour, 8, quality)
-        return container.serialize(Stream(header, (Chunk(ChunkKind.BASE, 0, w, h, payload),)))
+        kind = ChunkKind.FINE if planes else ChunkKind.BASE
+        return container.serialize(Stream(header, (Chunk(kind, 0, w, h, payload),)))
 
     def encode_spatial(self, pixels: np.ndarray, scales: list[float], quality: float,
-                       colour: ColourFormat = ColourFormat.RGB, effort: Effort = Effort()) -> bytes:
+                       colour: ColourFormat = ColourFormat.RGB, effort: Effort = Effort(),
+                       planes: bool = False) -> bytes:
         """pixels: (H, W, 3) uint8 -> a stream with a base layer at the input
         reduced by scales[-1] and an enhancement layer at each further scale
-        (relative to the base layer; the last is the input's own size)."""
-        return self.code_spatial(pixels, scales, quality, colour, effort=effort)[0]
+        (relative to the base layer; the last is the input's own size); with
+        planes every layer is in trit-planes, cut at any size, then any byte."""
+        return self.code_spatial(pixels, scales, quality, colour, effort=effort, planes=planes)[0]
 
     def code_spatial(self, pixels: np.ndarray, scales: list[float], quality: float,
                      colour: ColourFormat = ColourFormat.RGB, for_benchmark: bool = False,
-                     effort: Effort = Effort()) -> tuple[bytes, list[CodedLayer]]:
+                     effort: Effort = Effort(), planes: bool = False) -> tuple[bytes, list[CodedLayer]]:
         """The stream, and per layer what the decoder will compute from it
         (the same exact functions); the top layer's pixels and every layer's
-        prediction only for the benchmark (at 12 MP they are ~0.6 GB)."""
+        prediction only for the benchmark (at 12 MP they are ~0.6 GB). Each
+        layer is predicted from the whole layer below it: a cut keeps the
+        layers below the one it cuts whole."""
         el = self.model.enhancement
         if el is None:
             raise ModelError(f"{self.model.path} has no enhancement layer; use a spatial model "
@@ -244,8 +257,8 @@ class Encoder:
         bw, bh = sizes[0]
         payload, y_fixed = self._code_layer(self.net, self.model,
                                             self._input(_image_input(reference_downscale(pixels, bw, bh))),
-                                            quality, effort, size=(bh, bw))
-        chunks = [Chunk(ChunkKind.BASE, 0, bw, bh, payload)]
+                                            quality, effort, size=(bh, bw), planes=planes)
+        chunks = [Chunk(ChunkKind.FINE if planes else ChunkKind.BASE, 0, bw, bh, payload)]
         # Each layer is predicted from exactly what the decoder will have.
         layers = [CodedLayer(bw, bh, self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw], None)]
         for k, (lw, lh) in enumerate(sizes[1:], start=1):
@@ -265,29 +278,13 @@ class Encoder:
                 def residual(target=target, prediction=prediction):
                     # What the layer's synthesis should make: the residual over the prediction.
                     return target.transpose(2, 0, 1).astype(np.float64) - prediction
-            payload, y_fixed = self._code_layer(self.el_net, el, side, quality, effort, residual, k, (lh, lw))
+            payload, y_fixed = self._code_layer(self.el_net, el, side, quality, effort, residual, k, (lh, lw),
+                                                planes)
             del side
-            chunks.append(Chunk(ChunkKind.SPATIAL, k, lw, lh, payload))
+            chunks.append(Chunk(ChunkKind.FINE_SPATIAL if planes else ChunkKind.SPATIAL, k, lw, lh, payload))
             decoded = (reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, lw, lh)
                        if for_benchmark or not top else None)
             layers.append(CodedLayer(lw, lh, decoded, prediction if for_benchmark else None))
             del prediction, residual
         header = Header(self.model.model_id, w, h, colour, 8, quality, bw, bh)
         return container.serialize(Stream(header, tuple(chunks))), layers
-
-    def encode_fine(self, pixels: np.ndarray, quality: float,
-                    colour: ColourFormat = ColourFormat.RGB, effort: Effort = Effort()) -> bytes:
-        """pixels: (H, W, 3) uint8 -> a fine-grained stream: the single-layer
-        codec's symbols (refined by effort as for a single-layer stream) in
-        trit-planes, cut at any segment (bitstream_spec.md section 8). Whole,
-        it decodes to exactly the single-layer stream's image."""
-        quality = self.model.check_quality(quality)
-        h, w = pixels.shape[:2]
-        z_hat, mean, index, symbols = self._latents(self.net, self.model, self._input(_image_input(pixels)),
-                                                    quality, effort, size=(h, w))
-        z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), self.model.z_tables)
-        head, segments, trits = encode_planes(symbols, index, self.model.y_tables)
-        payload = fine.pack(fine.FinePayload(layout.prior_checksum(mean, index), z_bytes, head,
-                                             tuple(segments), tuple(trits)))
-        header = Header(self.model.model_id, w, h, colour, 8, quality)
-        return container.serialize(Stream(header, (Chunk(ChunkKind.FINE, 0, w, h, payload),)))

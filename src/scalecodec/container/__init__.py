@@ -17,9 +17,9 @@ from .format import (
     parse,
     serialize,
 )
-from .ops import fine_chunk, select, spatial_layers, truncate
+from .ops import cut_points, is_planes, select, spatial_layers, truncate
 
 __all__ = [
     "fine", "Chunk", "ChunkKind", "ColourFormat", "ContainerError", "Header", "Stream",
-    "TruncatedStream", "complete", "fine_chunk", "parse", "serialize", "select", "spatial_layers", "truncate",
+    "TruncatedStream", "complete", "cut_points", "is_planes", "parse", "serialize", "select", "spatial_layers", "truncate",
 ]

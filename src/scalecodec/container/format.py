@@ -46,14 +46,17 @@ class ChunkKind(enum.IntEnum):
     EXIF = 5  # its EXIF block (a TIFF structure), orientation applied
     XMP = 6  # its XMP packet (UTF-8)
     ALPHA = 7  # its alpha channel, lossless (payload: scalecodec.codecs.alpha)
-    FINE = 8  # a whole image in trit-planes, cut at any segment (a, b = width, height)
+    FINE = 8  # the base layer in trit-planes, cut at any segment (a, b = width, height)
+    FINE_SPATIAL = 9  # an enhancement layer in trit-planes (a, b = width, height)
 
 
 METADATA_KINDS = (ChunkKind.ICC, ChunkKind.EXIF, ChunkKind.XMP)
 # The minor version that defined each side kind and FINE: in an earlier
 # stream it is an unknown kind.
 _SINCE = {ChunkKind.ICC: 3, ChunkKind.EXIF: 3, ChunkKind.XMP: 3,
-          ChunkKind.ALPHA: 3, ChunkKind.FINE: 4}
+          ChunkKind.ALPHA: 3, ChunkKind.FINE: 4, ChunkKind.FINE_SPATIAL: 4}
+# Image chunks coded in trit-planes (section 8): a cut one is still a layer.
+PLANE_KINDS = (ChunkKind.FINE, ChunkKind.FINE_SPATIAL)
 # Side chunks follow chunk 0 and every cut keeps them whole (section 3.1).
 SIDE_KINDS = (*METADATA_KINDS, ChunkKind.ALPHA)
 _SIDE_LABELS = {ChunkKind.ICC: "ICC profile", ChunkKind.EXIF: "EXIF", ChunkKind.XMP: "XMP",
@@ -97,7 +100,7 @@ class Chunk:
     b: int
     payload: bytes
     flags: int = 0
-    # False for a FINE chunk cut short or failing its CRC32: its own
+    # False for a chunk in planes cut short or failing its CRC32: its own
     # segment checksums then say how much of it can be used.
     intact: bool = True
 
@@ -108,7 +111,9 @@ class Chunk:
         if self.kind == ChunkKind.SPATIAL:
             return f"spatial layer {self.layer} ({self.a}x{self.b})"
         if self.kind == ChunkKind.FINE:
-            return f"fine-grained image ({self.a}x{self.b})"
+            return f"fine-grained base layer ({self.a}x{self.b})"
+        if self.kind == ChunkKind.FINE_SPATIAL:
+            return f"fine-grained spatial layer {self.layer} ({self.a}x{self.b})"
         if self.kind == ChunkKind.CHANNELS:
             return f"fine-grained image in channel segments ({self.a}x{self.b})"
         return _SIDE_LABELS[self.kind]
@@ -263,6 +268,7 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
     header = Header(bytes(model_id), w, h, colour, depth, quality / 256, bw, bh, flags, minor)
 
     chunks, missing, skipped, side = [], [], [], []
+    missing_after = None
     pos = table_end + _CRC.size
     for i in range(count):
         kind, layer, cflags, a, b, length, ccrc = _ENTRY.unpack_from(data, HEADER_BYTES + i * ENTRY_BYTES)
@@ -307,14 +313,20 @@ def parse(data: bytes, allow_truncated: bool = True) -> Stream:
             check_metadata(chunk)
             pos += length
             continue
-        if kind == ChunkKind.FINE and not missing and (len(payload) < length or zlib.crc32(payload) != ccrc):
-            # Its segment checksums say how much of it can be used (8.4);
-            # a caller that wants only whole streams gets none of it.
+        if kind in PLANE_KINDS and not missing and (len(payload) < length or zlib.crc32(payload) != ccrc):
+            # Its segment checksums say how much of it can be used (8.6);
+            # a caller that wants only whole streams gets none of it. The
+            # layers above it were coded over the whole of it: missing.
+            what = "cut short" if len(payload) < length else "damaged (CRC mismatch)"
             if not allow_truncated:
-                what = "cut short" if len(payload) < length else "damaged (CRC mismatch)"
                 raise ContainerError(f"chunk {i} ({chunk.label}) is {what}")
             chunks.append(replace(chunk, intact=False))
+            missing_after = f"above chunk {i}, which is {what}"
             pos += len(payload)
+            continue
+        if missing_after:
+            missing.append(f"chunk {i}: {chunk.label} ({missing_after})")
+            pos += length
             continue
         if len(payload) < length:
             missing.append(f"chunk {i}: {chunk.label}")

@@ -1,8 +1,9 @@
 """What `scc info` reports about a stream; container only, no torch."""
 
 from . import fine
-from .format import ENTRY_BYTES, HEADER_BYTES, ChunkKind, parse
-from .ops import fine_chunk, spatial_layers
+from .format import ENTRY_BYTES, HEADER_BYTES, SIDE_KINDS, parse
+from .format import PLANE_KINDS
+from .ops import cut_points, size_with, spatial_layers
 
 
 def describe(data: bytes) -> dict:
@@ -11,7 +12,7 @@ def describe(data: bytes) -> dict:
     as decode and truncate refuse it. A file cut inside its first chunk is
     described with what it lacks."""
     stream = parse(data)
-    if stream.chunks and fine_chunk(stream) is None:
+    if stream.chunks:
         spatial_layers(stream)
     h = stream.header
     known_chunks = (*stream.chunks[:1], *stream.side, *stream.chunks[1:])  # in file order
@@ -29,12 +30,15 @@ def describe(data: bytes) -> dict:
         c = next(known)
         entry = {"kind": c.kind.name.lower(), "layer": c.layer, "label": c.label,
                  "offset": offset, "bytes": len(c.payload)}
-        if c.kind in (ChunkKind.BASE, ChunkKind.SPATIAL):
+        if c.kind not in SIDE_KINDS:
             entry["scale"] = round(c.a / h.base_width, 4)  # relative to the base layer, as --scale takes it
-        if c.kind == ChunkKind.FINE:
+        if c.kind in PLANE_KINDS:
             payload, declared, why = fine.unpack(c.payload)
+            # The stream sizes this layer can be cut to, with the layers below it whole.
+            below = sum(len(x.payload) for x in stream.chunks[: c.layer])
+            cuts = [size_with(stream, c.layer + 1, below + p) for p in cut_points(c)]
             entry.update(segments=len(payload.segments), segments_declared=declared,
-                         trits=sum(payload.trits), damage=why)
+                         trits=sum(payload.trits), damage=why, cut_points=cuts)
         chunks.append(entry)
         offset += len(c.payload)
     return {
@@ -74,8 +78,10 @@ def format_text(d: dict) -> str:
         scale = f", scale {c['scale']:g}" if c.get("layer") and "scale" in c else ""
         lines.append(f"  chunk {i}    {c['label']}{scale}: {c['bytes']} bytes at offset {c['offset']}")
         if "segments" in c:
+            cuts = c["cut_points"]
             lines.append(f"  segments   {c['segments']} of {c['segments_declared']} usable "
-                         f"({c['trits']} trits)")
+                         f"({c['trits']} trits); cut to {len(cuts)} sizes, {cuts[0]} to {cuts[-1]} bytes "
+                         f"(--json lists them)")
             if c["damage"]:
                 lines.append(f"  damaged    {c['damage']}: decodes from the segments before it")
     for m in d["truncated"]:

@@ -7,6 +7,7 @@ from .format import (
     ENTRY_BYTES,
     HEADER_BYTES,
     MAX_LAYER_STEP,
+    PLANE_KINDS,
     Chunk,
     ChunkKind,
     ContainerError,
@@ -27,7 +28,7 @@ class BudgetError(ContainerError):
 def select(stream: Stream, max_layer: int) -> Stream:
     """Keep the chunks a receiver needs for spatial layers <= max_layer."""
     kept = [c for c in stream.chunks if c.layer <= max_layer]
-    if not kept or kept[0].kind != ChunkKind.BASE:
+    if not kept or kept[0].kind not in (ChunkKind.BASE, ChunkKind.FINE):
         raise ContainerError("selection keeps no base layer")
     return with_chunks(stream, kept)
 
@@ -41,66 +42,75 @@ def size_with(stream: Stream, n_chunks: int, payload_bytes: int) -> int:
 
 def truncate(stream: Stream, max_bytes: int) -> Stream:
     """The largest valid stream of at most max_bytes that is a prefix of this
-    one: whole chunks, or for a fine-grained stream whole segments; the
-    side chunks (metadata, alpha) always stay."""
-    if fine_chunk(stream) is not None:
-        return _truncate_fine(stream, max_bytes)
+    one: whole chunks while they fit, then, if the next is in planes, as many
+    of its segments as fit (at least its basic part); the side chunks
+    (metadata, alpha) always stay."""
+    spatial_layers(stream)  # never write a stream that breaks the layer rules
     total, keep = 0, 0
     for c in stream.chunks:
-        if size_with(stream, keep + 1, total + len(c.payload)) > max_bytes:
+        if not c.intact or size_with(stream, keep + 1, total + len(c.payload)) > max_bytes:
             break
         total += len(c.payload)
         keep += 1
-    if keep == 0:
-        need = size_with(stream, 1, len(stream.chunks[0].payload)) if stream.chunks else size_with(stream, 0, 0)
-        what = "the base layer and its metadata and alpha" if stream.side else "the base layer"
+    chunks = list(stream.chunks[:keep])
+    if keep < len(stream.chunks) and stream.chunks[keep].kind in PLANE_KINDS:
+        c = stream.chunks[keep]
+        payload, _, _ = fine.unpack(c.payload)
+
+        def size(segments: int) -> int:
+            return size_with(stream, keep + 1, total + fine.packed_size(payload, segments))
+
+        if size(1) <= max_bytes:
+            lo, hi = 1, len(payload.segments)  # size() grows with the segments kept
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if size(mid) <= max_bytes else (lo, mid - 1)
+            chunks.append(replace(c, payload=fine.pack(payload.cut(lo)), intact=True))
+    if not chunks:
+        first = stream.chunks[0]
+        need = size_with(stream, 1, minimum_payload(first))
+        what = ("the basic part of the base layer" if first.kind in PLANE_KINDS else "the base layer") \
+            + (" and its metadata and alpha" if stream.side else "")
         raise BudgetError(f"{max_bytes} bytes cannot hold {what}; the minimum is {need} bytes")
-    return with_chunks(stream, stream.chunks[:keep])
+    return with_chunks(stream, chunks)
 
 
-def _truncate_fine(stream: Stream, max_bytes: int) -> Stream:
-    chunk = fine_chunk(stream)
-    payload, _, _ = fine.unpack(chunk.payload)
-
-    def size(segments: int) -> int:
-        return size_with(stream, 1, fine.packed_size(payload, segments))
-
-    if size(1) > max_bytes:
-        what = " and its metadata and alpha" if stream.side else ""
-        raise BudgetError(f"{max_bytes} bytes cannot hold the basic part of this fine-grained "
-                          f"stream{what}; the minimum is {size(1)} bytes")
-    lo, hi = 1, len(payload.segments)  # size() grows with the segments kept
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if size(mid) <= max_bytes else (lo, mid - 1)
-    return with_chunks(stream, [replace(chunk, payload=fine.pack(payload.cut(lo)), intact=True)])
+def minimum_payload(chunk: Chunk) -> int:
+    """The fewest payload bytes a cut can keep of a chunk: its basic part
+    for a chunk in planes, else all of it."""
+    if chunk.kind not in PLANE_KINDS:
+        return len(chunk.payload)
+    return fine.packed_size(fine.unpack(chunk.payload)[0], 1)
 
 
-def fine_chunk(stream: Stream) -> Chunk | None:
-    """The FINE chunk of a fine-grained stream (its only chunk), or None for a
-    layered stream. A stream of the retired kind is refused here, so that
-    decode, truncate and info all say what to do."""
-    if any(c.kind == ChunkKind.CHANNELS for c in stream.chunks):
-        raise ContainerError(RETIRED)
-    fines = [c for c in stream.chunks if c.kind == ChunkKind.FINE]
-    if not fines:
-        return None
-    h, c = stream.header, fines[0]
-    if len(stream.chunks) != 1 or c.layer != 0 or (c.a, c.b) != (h.width, h.height) \
-            or (h.base_width, h.base_height) != (h.width, h.height):
-        raise ContainerError("a fine-grained stream holds exactly one FINE chunk at the image's size")
-    return c
+def cut_points(chunk: Chunk) -> list[int]:
+    """The payload sizes a chunk in planes can be cut to (one per segment
+    count, the whole last), or its one size."""
+    if chunk.kind not in PLANE_KINDS:
+        return [len(chunk.payload)]
+    payload = fine.unpack(chunk.payload)[0]
+    return [fine.packed_size(payload, k) for k in range(1, len(payload.segments) + 1)]
+
+
+def is_planes(stream: Stream) -> bool:
+    """Whether the stream's layers are coded in trit-planes (fine-grained)."""
+    return bool(stream.chunks) and stream.chunks[0].kind in PLANE_KINDS
 
 
 def spatial_layers(stream: Stream) -> list[tuple[int, int]]:
-    """(width, height) of the stream's complete spatial layers, base first,
-    checked against the header and each other."""
+    """(width, height) of the stream's spatial layers, base first, checked
+    against the header and each other: BASE then SPATIAL chunks, or FINE
+    then FINE_SPATIAL (in planes; only the last may be cut)."""
     header, layers = stream.header, []
+    if any(c.kind == ChunkKind.CHANNELS for c in stream.chunks):
+        raise ContainerError(RETIRED)
+    planes = is_planes(stream)
+    base_kind, layer_kind = (ChunkKind.FINE, ChunkKind.FINE_SPATIAL) if planes else (ChunkKind.BASE, ChunkKind.SPATIAL)
     for c in stream.chunks:
-        if c.kind == ChunkKind.FINE:
-            raise ContainerError("this is a fine-grained stream: it has no spatial layers")
-        if c.layer != len(layers) or (c.kind == ChunkKind.BASE) != (c.layer == 0):
+        if c.layer != len(layers) or c.kind != (base_kind if c.layer == 0 else layer_kind):
             raise ContainerError(f"chunk {c.label} is out of order")
+        if layers and not stream.chunks[len(layers) - 1].intact:
+            raise ContainerError(f"{c.label} follows a layer that is cut")
         if layers and not (c.a >= layers[-1][0] and c.b >= layers[-1][1] and (c.a, c.b) != layers[-1]):
             raise ContainerError(f"{c.label} is not larger than the layer below it")
         if layers and (c.a > MAX_LAYER_STEP * layers[-1][0] + 2 or c.b > MAX_LAYER_STEP * layers[-1][1] + 2):

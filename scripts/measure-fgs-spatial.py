@@ -1,0 +1,226 @@
+"""Spatial streams in trit-planes on real files (issue 29): for each image and
+layer configuration, encode once at the spatial model's top quality with
+--mode fgs --scales, and at each layer cut the stream to BUDGETS budgets
+(`truncate --scale --bytes`: the layers below whole, that one cut), decode
+every cut at its layer and measure RGB PSNR on the 8-bit output against the
+reference downscale. Anchors: spatial streams of whole symbols encoded
+separately at every quality (the same scales; a layer's bytes are the
+stream selected to it), and for the dyadic configuration JPEG 2000 (one
+RLCP file per image with LAYERS quality layers: a lower resolution's
+packets whole, then the first k layers of the next; `opj_decompress -r`).
+Times whole-process decodes of cuts against the whole-symbol stream's. Writes
+OUT_JSON, and beside it the plot (.png) and the table (.md, naming this
+command).
+
+    python scripts/measure-fgs-spatial.py OUT_JSON IMAGE...
+"""
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from scalecodec import api, container
+from scalecodec.codecs.geometry import layer_sizes
+from scalecodec.eval.benchmark import jpeg2000
+from scalecodec.eval.benchmark.runner import run_measured
+from scalecodec.eval.metrics import bd_rate, psnr
+from scalecodec.exact.downscale import reference_downscale
+from scalecodec.model.file import default_model_path, load_model
+
+CONFIGS = ((1.0, 2.0, 4.0), (1.0, 1.6, 2.4))
+BUDGETS = 12  # per layer, geometric from its smallest cut to its whole
+LAYERS = 24  # JPEG 2000 quality layers, geometric from 0.02 to 4 bpp at full size
+SCC = [str(Path(sys.executable).parent / "scc")]
+
+
+def timed(cmd: list) -> float:
+    t = time.perf_counter()
+    subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def stream_sizes(data: bytes, layer: int) -> list[int]:
+    """The sizes a stream in planes can be cut to at layer (the ones below whole)."""
+    stream = container.parse(data)
+    below = sum(len(c.payload) for c in stream.chunks[:layer])
+    return [container.ops.size_with(stream, layer + 1, below + p) for p in container.cut_points(stream.chunks[layer])]
+
+
+def jpeg2000_points(pixels: np.ndarray, references: dict, work: Path) -> dict:
+    """Per reduction k (0: full size), (bpp at that size, PSNR) of every
+    prefix: the lower resolutions whole, then 1..LAYERS layers of the next."""
+    Image.fromarray(pixels).save(work / "in.ppm")
+    whole = work / "rlcp.j2k"
+    ratios = ",".join(f"{24 / b:g}" for b in np.geomspace(0.02, 4.0, LAYERS))
+    run_measured(["opj_compress", "-i", work / "in.ppm", "-o", whole, "-I", "-r", ratios, "-p", "RLCP", "-PLT"])
+    cs = jpeg2000.parse(whole.read_bytes())
+    out = {}
+    for k, reference in references.items():
+        top = cs.resolutions - 1 - k  # the highest resolution index decoded
+        points = []
+        for n in range(1, cs.layers + 1):
+            packets = (top * cs.layers + n) * cs.components
+            p = jpeg2000._prefix_point(cs, packets, reference, whole, ["-r", str(k), "-l", str(n)], work)
+            points.append((p["bpp"], p["psnr"]))
+        out[k] = points
+    return out
+
+
+def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Path) -> dict:
+    data = path.read_bytes()
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    h, w = pixels.shape[:2]
+    sizes = layer_sizes(w, h, list(scales))
+    references = [pixels if (lw, lh) == (w, h) else reference_downscale(pixels, lw, lh) for lw, lh in sizes]
+    planes = api.encode_file(data, quality, scales=list(scales), mode="fgs", device="cpu").stream
+    (work / "planes.scc").write_bytes(planes)
+    layers = []
+    for k, ((lw, lh), reference) in enumerate(zip(sizes, references)):
+        scale = lw / sizes[0][0]
+        valid = stream_sizes(planes, k)
+        rows, seen = [], set()
+        for budget in np.geomspace(valid[0], valid[-1], BUDGETS).astype(int):
+            cut = api.truncate_file(planes, max_bytes=int(budget), scale=scale).stream
+            if len(cut) in seen:
+                continue
+            seen.add(len(cut))
+            rows.append({"bytes": len(cut), "bpp": 8 * len(cut) / (lw * lh),
+                         "psnr": psnr(reference, api.decode_file(cut).pixels)})
+        layers.append({"size": [lw, lh], "scale": scale, "rows": rows, "valid_cuts": len(valid),
+                       "monotone": bool(np.all(np.diff([r["psnr"] for r in rows]) >= 0))})
+    # The anchors: one whole-symbol spatial stream per quality, each layer selected.
+    anchors = [[] for _ in sizes]
+    streams = {}
+    for q in qualities:
+        streams[q] = api.encode_file(data, q, scales=list(scales), device="cpu").stream
+        for k, ((lw, lh), reference) in enumerate(zip(sizes, references)):
+            part = api.truncate_file(streams[q], scale=lw / sizes[0][0]).stream
+            anchors[k].append((8 * len(part) / (lw * lh), psnr(reference, api.decode_file(part).pixels)))
+    for layer, anchor in zip(layers, anchors):
+        layer["anchor"] = anchor
+        layer["bd_rate"] = bd_rate(anchor, [(r["bpp"], r["psnr"]) for r in layer["rows"]])
+    # Speed, whole processes, at the top layer: a cut at half its range against
+    # the whole-symbol stream of the top quality.
+    top = layers[-1]["rows"][len(layers[-1]["rows"]) // 2]["bytes"]
+    cut = work / "cut.scc"
+    truncate_s = timed([*SCC, "truncate", work / "planes.scc", cut, "--scale", scales[-1], "--bytes", top,
+                        "--force", "--quiet"])
+    (work / "whole.scc").write_bytes(streams[qualities[-1]])
+    decode_s = {name: min(timed([*SCC, "decode", work / name, work / "o.png", "--force", "--quiet"])
+                          for _ in range(2)) for name in ("cut.scc", "whole.scc")}
+    record = {"layers": layers, "truncate_s": truncate_s, "decode_cut_s": decode_s["cut.scc"],
+              "decode_whole_symbols_s": decode_s["whole.scc"], "bytes": len(planes)}
+    if scales == (1.0, 2.0, 4.0):
+        j2k = jpeg2000_points(pixels, {2: references[0], 1: references[1], 0: references[2]}, work)
+        for k, layer in zip((2, 1, 0), layers):
+            layer["jpeg2000"] = j2k[k]
+            ours = [(r["bpp"], r["psnr"]) for r in layer["rows"]]
+            layer["vs_jpeg2000_db"] = float(np.nanmean([p - at_bpp(j2k[k], b) for b, p in ours]))
+    return record
+
+
+def at_bpp(points, bpp: float) -> float:
+    pts = sorted(points)
+    return float(np.interp(bpp, [x for x, _ in pts], [y for _, y in pts], left=np.nan, right=np.nan))
+
+
+def summarize(out: dict) -> dict:
+    summary = {}
+    for config in CONFIGS:
+        key = ",".join(f"{s:g}" for s in config)
+        records = [r[key] for name, r in out.items() if not name.startswith("_")]
+        per_layer = []
+        for k in range(len(config)):
+            layer = [r["layers"][k] for r in records]
+            entry = {"scale": config[k], "bd_rate_mean": float(np.mean([x["bd_rate"] for x in layer])),
+                     "bd_rate_worst": float(np.max([x["bd_rate"] for x in layer])),
+                     "monotone_all": all(x["monotone"] for x in layer),
+                     "cuts_min": min(len(x["rows"]) for x in layer)}
+            if "vs_jpeg2000_db" in layer[0]:
+                entry["vs_jpeg2000_db_mean"] = float(np.nanmean([x["vs_jpeg2000_db"] for x in layer]))
+            per_layer.append(entry)
+        summary[key] = {"layers": per_layer,
+                        "decode_cut_over_whole_max": max(r["decode_cut_s"] / r["decode_whole_symbols_s"]
+                                                         for r in records),
+                        "truncate_s_max": max(r["truncate_s"] for r in records)}
+    return summary
+
+
+def plot(out: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    name = next(n for n in out if not n.startswith("_"))
+    fig, axes = plt.subplots(len(CONFIGS), 3, figsize=(10, 3.2 * len(CONFIGS)), squeeze=False)
+    for row, config in zip(axes, CONFIGS):
+        record = out[name][",".join(f"{s:g}" for s in config)]
+        for ax, layer in zip(row, record["layers"]):
+            ax.plot([r["bpp"] for r in layer["rows"]], [r["psnr"] for r in layer["rows"]], ".-",
+                    label="one stream in planes, cut")
+            a = sorted(layer["anchor"])
+            ax.plot([x for x, _ in a], [y for _, y in a], "s--", ms=3, label="whole-symbol spatial, every level")
+            if "jpeg2000" in layer:
+                j = layer["jpeg2000"]
+                ax.plot([x for x, _ in j], [y for _, y in j], "x:", ms=3, label="JPEG 2000 RLCP, cut")
+            ax.set_title(f"{name} {config} layer {layer['scale']:g}x", fontsize=8)
+            ax.set_xlabel("bpp at the layer's size")
+            ax.set_ylabel("RGB PSNR (dB)")
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def markdown(out: dict, quality: float, plot_name: str) -> str:
+    names = [n for n in out if not n.startswith("_")]
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    lines = [f"# Spatial streams in trit-planes ({len(names)} images)", "",
+             f"Written by `{command}` on {datetime.date.today().isoformat()} ({platform.machine()}, "
+             f"{len(os.sched_getaffinity(0))} CPUs). Each image is encoded once per configuration (`scc encode "
+             f"--mode fgs --scales ... -q {quality:g}`, model `{default_model_path('spatial').name}`); at each "
+             f"layer, up to {BUDGETS} budgets from its smallest cut to its whole, each a real file made by "
+             "`truncate --scale --bytes` (the layers below whole) and decoded at that layer; bpp at the layer's "
+             "size, RGB PSNR against the reference downscale. Anchor: spatial streams of whole symbols at every "
+             f"quality, each selected to the layer. Plot (first image): `{plot_name}`.", ""]
+    for key, s in out["_summary"].items():
+        lines += [f"## Scales {key}", "", "| layer | BD-rate vs whole-symbol spatial (mean / worst; target <= +10%) "
+                  "| PSNR never falls | cuts per layer (min) | vs JPEG 2000 at the same bpp |", "|---|---|---|---:|---|"]
+        for layer in s["layers"]:
+            j = f"{layer['vs_jpeg2000_db_mean']:+.2f} dB" if "vs_jpeg2000_db_mean" in layer else "–"
+            lines.append(f"| {layer['scale']:g}x | {layer['bd_rate_mean']:+.1f}% / {layer['bd_rate_worst']:+.1f}% | "
+                         f"{'yes' if layer['monotone_all'] else '**no**'} | {layer['cuts_min']} | {j} |")
+        lines += ["", f"Whole-process decode of a top-layer cut against the whole-symbol stream's: at most "
+                  f"{s['decode_cut_over_whole_max']:.2f}x (target 1.2x); `scc truncate --scale --bytes` at most "
+                  f"{s['truncate_s_max'] * 1000:.0f} ms (target 100 ms).", ""]
+    return "\n".join(lines)
+
+
+def main(out_json: str, *images: str) -> None:
+    model = load_model(default_model_path("spatial"))
+    quality, qualities = float(model.levels), [float(q) for q in range(1, model.levels + 1)]
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for image in map(Path, images):
+            out[image.name] = {",".join(f"{s:g}" for s in c): measure(image, c, quality, qualities, Path(tmp))
+                               for c in CONFIGS}
+            print(image.name, {k: [round(l["bd_rate"], 1) for l in v["layers"]] for k, v in out[image.name].items()},
+                  file=sys.stderr, flush=True)
+    out["_summary"] = summarize(out)
+    Path(out_json).write_text(json.dumps(out, indent=1))
+    plot(out, Path(out_json).with_suffix(".png"))
+    Path(out_json).with_suffix(".md").write_text(markdown(out, quality, Path(out_json).with_suffix(".png").name))
+    print(json.dumps(out["_summary"], indent=1))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
