@@ -63,15 +63,14 @@ class PlaneTables:
         while np.any((3**self.table_planes - 1) // 2 < reach):
             self.table_planes += (3**self.table_planes - 1) // 2 < reach
         self.planes = int(self.table_planes.max())
+        self.top, self.key = t - 1, np.uint8 if t <= 256 else np.int64  # sort keys: top - table
         escape = tables.counts[np.arange(t), tables.lengths].astype(np.int64)
         self.flags = PmfTables(np.stack([_ONE - escape, escape], 1), np.zeros(t), np.ones(t))
 
     def sums(self, t: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(sum of counts, sum of count x value) over values a..b of tables t."""
-        return self.mass(t, a, b), self._sum(self.cum1, t, a, b)
+        return self._sum(self.cum0, t, a, b), self._sum(self.cum1, t, a, b)
 
-    def mass(self, t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return self._sum(self.cum0, t, a, b)
 
     def _sum(self, cum: np.ndarray, t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         lo = self.lo[t]
@@ -119,16 +118,22 @@ def _walk(pt: PlaneTables, t: np.ndarray, step: Callable) -> tuple[np.ndarray, n
         third, half = 3**k, (3**k - 1) // 2
         alive |= joins == k + 1
         idx = np.flatnonzero(alive)
-        ti, ci = t[idx], centre[idx]
-        masses = np.stack([pt.mass(ti, ci + d * third - half, ci + d * third + half) for d in (-1, 0, 1)], 1)
+        ti = t[idx]
+        lo, row = pt.lo[ti], pt.row[ti]
+        span, at = pt.hi[ti] - lo + 1, centre[idx] - lo
+        # The mass below each edge of the thirds [c - third - half, c - half),
+        # [c - half, c + half], (c + half, c + third + half].
+        edges = [pt.cum0[row + np.clip(at + e, 0, span)] for e in (-third - half, -half, half + 1, third + half + 1)]
+        masses = np.stack([edges[1] - edges[0], edges[2] - edges[1], edges[3] - edges[2]], 1)
         nonempty = masses > 0
-        coded = nonempty.sum(1) >= 2
+        coded = (nonempty[:, 0].view(np.int8) + nonempty[:, 1] + nonempty[:, 2]) >= 2
         # A block with one non-empty third: its digit is known, nothing is coded.
         known = np.flatnonzero(~coded)
         centre[idx[known]] += (np.argmax(nonempty[known], 1) - 1) * third
         level[idx[known]] = k
         plane = np.flatnonzero(coded)
-        plane = plane[np.argsort(-ti[plane], kind="stable")]
+        # Largest table first; a stable sort of 8-bit keys is a radix sort.
+        plane = plane[np.argsort((pt.top - ti[plane]).astype(pt.key), kind="stable")]
         order = idx[plane]
         digits = step(order, trit_counts(masses[plane]), centre[order], half)
         done = order[: len(digits)]
@@ -136,8 +141,8 @@ def _walk(pt: PlaneTables, t: np.ndarray, step: Callable) -> tuple[np.ndarray, n
         level[done] = k
         if len(digits) < len(order):
             break
-        c = centre[idx]
-        alive[idx] = np.minimum(c + half, pt.hi[ti]) > np.maximum(c - half, pt.lo[ti])
+        at = centre[idx] - lo
+        alive[idx] = np.minimum(at + half, span - 1) > np.maximum(at - half, 0)
     return centre, level
 
 
