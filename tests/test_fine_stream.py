@@ -219,3 +219,19 @@ def test_an_old_channel_segment_stream_is_refused_with_what_to_do(tmp_path):
                 ("info", old)):
         r = scc(*cmd)
         assert r.returncode == 4 and "encode the image again with --mode fgs" in r.stderr.decode(), cmd
+
+
+def test_random_budgets_and_random_file_cuts_decode_as_their_segments(fgs_stream, fgs_decoder):
+    from scalecodec.api import truncate_file
+
+    payload = segments_of(fgs_stream)
+    sizes = [len(cut_at_segments(fgs_stream, k)) for k in range(1, len(payload.segments) + 1)]
+    rng = np.random.default_rng(28)
+    for budget in rng.integers(sizes[0], len(fgs_stream), 6):
+        cut = truncate_file(fgs_stream, max_bytes=int(budget)).stream
+        k = max(k for k, n in enumerate(sizes, 1) if n <= budget)
+        assert cut == cut_at_segments(fgs_stream, k)
+    for n in rng.integers(segments_end(fgs_stream, 1), len(fgs_stream), 6):
+        kept = max(k for k in range(1, len(payload.segments) + 1) if segments_end(fgs_stream, k) <= n)
+        got = fgs_decoder.decode(fgs_stream[:n])
+        assert np.array_equal(got.pixels, fgs_decoder.decode(cut_at_segments(fgs_stream, kept)).pixels)
