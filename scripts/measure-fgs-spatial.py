@@ -4,8 +4,8 @@ layer configuration, encode once at the spatial model's top quality with
 (`truncate --scale --bytes`: the layers below whole, that one cut), decode
 every cut at its layer and measure RGB PSNR on the 8-bit output against the
 reference downscale. Anchors: spatial streams of whole symbols encoded
-separately at every quality (the same scales; a layer's bytes are the
-stream selected to it), and for the dyadic configuration JPEG 2000 (one
+separately at QUALITIES (the same scales; a layer's bytes are the stream
+selected to it), and for the dyadic configuration JPEG 2000 (one
 RLCP file per image with LAYERS quality layers: a lower resolution's
 packets whole, then the first k layers of the next; `opj_decompress -r`).
 Times whole-process decodes of cuts against the whole-symbol stream's. Writes
@@ -38,6 +38,7 @@ from scalecodec.model.file import default_model_path, load_model
 
 CONFIGS = ((1.0, 2.0, 4.0), (1.0, 1.6, 2.4))
 BUDGETS = 12  # per layer, geometric from its smallest cut to its whole
+QUALITIES = (1.0, 3.0, 5.0, 7.0)  # the anchors', as `scc bench-spatial` encodes them
 LAYERS = 24  # JPEG 2000 quality layers, geometric from 0.02 to 4 bpp at full size
 SCC = [str(Path(sys.executable).parent / "scc")]
 
@@ -168,7 +169,7 @@ def plot(out: dict, path: Path) -> None:
             ax.plot([r["bpp"] for r in layer["rows"]], [r["psnr"] for r in layer["rows"]], ".-",
                     label="one stream in planes, cut")
             a = sorted(layer["anchor"])
-            ax.plot([x for x, _ in a], [y for _, y in a], "s--", ms=3, label="whole-symbol spatial, every level")
+            ax.plot([x for x, _ in a], [y for _, y in a], "s--", ms=3, label="whole-symbol spatial streams")
             if "jpeg2000" in layer:
                 j = layer["jpeg2000"]
                 ax.plot([x for x, _ in j], [y for _, y in j], "x:", ms=3, label="JPEG 2000 RLCP, cut")
@@ -184,14 +185,14 @@ def plot(out: dict, path: Path) -> None:
 def markdown(out: dict, quality: float, plot_name: str) -> str:
     names = [n for n in out if not n.startswith("_")]
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    lines = [f"# Spatial streams in trit-planes ({len(names)} images)", "",
+    lines = [f"# Spatial streams in trit-planes ({len(names)} images: {', '.join(names)})", "",
              f"Written by `{command}` on {datetime.date.today().isoformat()} ({platform.machine()}, "
              f"{len(os.sched_getaffinity(0))} CPUs). Each image is encoded once per configuration (`scc encode "
              f"--mode fgs --scales ... -q {quality:g}`, model `{default_model_path('spatial').name}`); at each "
              f"layer, up to {BUDGETS} budgets from its smallest cut to its whole, each a real file made by "
              "`truncate --scale --bytes` (the layers below whole) and decoded at that layer; bpp at the layer's "
-             "size, RGB PSNR against the reference downscale. Anchor: spatial streams of whole symbols at every "
-             f"quality, each selected to the layer. Plot (first image): `{plot_name}`.", ""]
+             "size, RGB PSNR against the reference downscale. Anchor: spatial streams of whole symbols at "
+             f"qualities {', '.join(f'{q:g}' for q in QUALITIES)}, each selected to the layer. Plot (first image): `{plot_name}`.", ""]
     for key, s in out["_summary"].items():
         lines += [f"## Scales {key}", "", "| layer | BD-rate vs whole-symbol spatial (mean / worst; target <= +10%) "
                   "| PSNR never falls | cuts per layer (min) | vs JPEG 2000 at the same bpp |", "|---|---|---|---:|---|"]
@@ -206,19 +207,22 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
 
 
 def main(out_json: str, *images: str) -> None:
-    model = load_model(default_model_path("spatial"))
-    quality, qualities = float(model.levels), [float(q) for q in range(1, model.levels + 1)]
+    quality = float(load_model(default_model_path("spatial")).levels)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for image in map(Path, images):
-            out[image.name] = {",".join(f"{s:g}" for s in c): measure(image, c, quality, qualities, Path(tmp))
+            out[image.name] = {",".join(f"{s:g}" for s in c): measure(image, c, quality, QUALITIES, Path(tmp))
                                for c in CONFIGS}
             print(image.name, {k: [round(l["bd_rate"], 1) for l in v["layers"]] for k, v in out[image.name].items()},
                   file=sys.stderr, flush=True)
+            # Written after every image: a run stopped early keeps what it measured.
+            out["_summary"] = summarize(out)
+            Path(out_json).write_text(json.dumps(out, indent=1))
+            Path(out_json).with_suffix(".md").write_text(
+                markdown(out, quality, Path(out_json).with_suffix(".png").name))
+            del out["_summary"]
     out["_summary"] = summarize(out)
-    Path(out_json).write_text(json.dumps(out, indent=1))
     plot(out, Path(out_json).with_suffix(".png"))
-    Path(out_json).with_suffix(".md").write_text(markdown(out, quality, Path(out_json).with_suffix(".png").name))
     print(json.dumps(out["_summary"], indent=1))
 
 
