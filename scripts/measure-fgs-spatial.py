@@ -39,7 +39,7 @@ from scalecodec.model.file import default_model_path, load_model
 CONFIGS = ((1.0, 2.0, 4.0), (1.0, 1.6, 2.4))
 BUDGETS = 12  # per layer, geometric from its smallest cut to its whole
 QUALITIES = (1.0, 3.0, 5.0, 7.0)  # the anchors', as `scc bench-spatial` encodes them
-LAYERS = 24  # JPEG 2000 quality layers, geometric from 0.02 to 4 bpp at full size
+LAYERS = 24  # JPEG 2000 quality layers, geometric from 1% of our whole stream's bpp to all of it
 SCC = [str(Path(sys.executable).parent / "scc")]
 
 
@@ -56,12 +56,14 @@ def stream_sizes(data: bytes, layer: int) -> list[int]:
     return [container.ops.size_with(stream, layer + 1, below + p) for p in container.cut_points(stream.chunks[layer])]
 
 
-def jpeg2000_points(pixels: np.ndarray, references: dict, work: Path) -> dict:
+def jpeg2000_points(pixels: np.ndarray, references: dict, top_bpp: float, work: Path) -> dict:
     """Per reduction k (0: full size), (bpp at that size, PSNR) of every
-    prefix: the lower resolutions whole, then 1..LAYERS layers of the next."""
+    prefix: the lower resolutions whole, then 1..LAYERS layers of the next.
+    The last layer is at top_bpp (our whole stream's), so that a lower
+    resolution's "whole" is as good as ours is."""
     Image.fromarray(pixels).save(work / "in.ppm")
     whole = work / "rlcp.j2k"
-    ratios = ",".join(f"{24 / b:g}" for b in np.geomspace(0.02, 4.0, LAYERS))
+    ratios = ",".join(f"{24 / b:g}" for b in np.geomspace(top_bpp / 100, top_bpp, LAYERS))
     run_measured(["opj_compress", "-i", work / "in.ppm", "-o", whole, "-I", "-r", ratios, "-p", "RLCP", "-PLT"])
     cs = jpeg2000.parse(whole.read_bytes())
     out = {}
@@ -121,7 +123,8 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
     record = {"layers": layers, "truncate_s": truncate_s, "decode_cut_s": decode_s["cut.scc"],
               "decode_whole_symbols_s": decode_s["whole.scc"], "bytes": len(planes)}
     if scales == (1.0, 2.0, 4.0):
-        j2k = jpeg2000_points(pixels, {2: references[0], 1: references[1], 0: references[2]}, work)
+        j2k = jpeg2000_points(pixels, {2: references[0], 1: references[1], 0: references[2]},
+                              8 * len(planes) / (w * h), work)
         for k, layer in zip((2, 1, 0), layers):
             layer["jpeg2000"] = j2k[k]
             ours = [(r["bpp"], r["psnr"]) for r in layer["rows"]]
