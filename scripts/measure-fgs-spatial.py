@@ -14,15 +14,9 @@ command).
 
     python scripts/measure-fgs-spatial.py OUT_JSON IMAGE...
 """
-import datetime
 import json
-import os
-import platform
-import shlex
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +25,9 @@ from PIL import Image
 from scalecodec import api, container
 from scalecodec.codecs.geometry import layer_sizes
 from scalecodec.eval.benchmark import jpeg2000
+from scalecodec.eval.benchmark.report import provenance
 from scalecodec.eval.benchmark.runner import run_measured
-from scalecodec.eval.metrics import bd_rate, psnr
+from scalecodec.eval.metrics import bd_rate, psnr, quality_at
 from scalecodec.exact.downscale import reference_downscale
 from scalecodec.model.file import default_model_path, load_model
 
@@ -41,19 +36,6 @@ BUDGETS = 12  # per layer, geometric from its smallest cut to its whole
 QUALITIES = (1.0, 3.0, 5.0, 7.0)  # the anchors', as `scc bench-spatial` encodes them
 LAYERS = 24  # JPEG 2000 quality layers, geometric from 1% of our whole stream's bpp to all of it
 SCC = [str(Path(sys.executable).parent / "scc")]
-
-
-def timed(cmd: list) -> float:
-    t = time.perf_counter()
-    subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
-    return time.perf_counter() - t
-
-
-def stream_sizes(data: bytes, layer: int) -> list[int]:
-    """The sizes a stream in planes can be cut to at layer (the ones below whole)."""
-    stream = container.parse(data)
-    below = sum(len(c.payload) for c in stream.chunks[:layer])
-    return [container.ops.size_with(stream, layer + 1, below + p) for p in container.cut_points(stream.chunks[layer])]
 
 
 def jpeg2000_points(pixels: np.ndarray, references: dict, top_bpp: float, work: Path) -> dict:
@@ -89,7 +71,7 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
     layers = []
     for k, ((lw, lh), reference) in enumerate(zip(sizes, references)):
         scale = lw / sizes[0][0]
-        valid = stream_sizes(planes, k)
+        valid = container.ops.cut_sizes(container.parse(planes), k)
         rows, seen = [], set()
         for budget in np.geomspace(valid[0], valid[-1], BUDGETS).astype(int):
             cut = api.truncate_file(planes, max_bytes=int(budget), scale=scale).stream
@@ -115,10 +97,10 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
     # the whole-symbol stream of the top quality.
     top = layers[-1]["rows"][len(layers[-1]["rows"]) // 2]["bytes"]
     cut = work / "cut.scc"
-    truncate_s = timed([*SCC, "truncate", work / "planes.scc", cut, "--scale", scales[-1], "--bytes", top,
-                        "--force", "--quiet"])
+    truncate_s = run_measured([*SCC, "truncate", work / "planes.scc", cut, "--scale", scales[-1], "--bytes", top,
+                        "--force", "--quiet"])[0]
     (work / "whole.scc").write_bytes(streams[qualities[-1]])
-    decode_s = {name: min(timed([*SCC, "decode", work / name, work / "o.png", "--force", "--quiet"])
+    decode_s = {name: min(run_measured([*SCC, "decode", work / name, work / "o.png", "--force", "--quiet"])[0]
                           for _ in range(2)) for name in ("cut.scc", "whole.scc")}
     record = {"layers": layers, "truncate_s": truncate_s, "decode_cut_s": decode_s["cut.scc"],
               "decode_whole_symbols_s": decode_s["whole.scc"], "bytes": len(planes)}
@@ -128,13 +110,8 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
         for k, layer in zip((2, 1, 0), layers):
             layer["jpeg2000"] = j2k[k]
             ours = [(r["bpp"], r["psnr"]) for r in layer["rows"]]
-            layer["vs_jpeg2000_db"] = float(np.nanmean([p - at_bpp(j2k[k], b) for b, p in ours]))
+            layer["vs_jpeg2000_db"] = float(np.nanmean([p - quality_at(j2k[k], b) for b, p in ours]))
     return record
-
-
-def at_bpp(points, bpp: float) -> float:
-    pts = sorted(points)
-    return float(np.interp(bpp, [x for x, _ in pts], [y for _, y in pts], left=np.nan, right=np.nan))
 
 
 def summarize(out: dict) -> dict:
@@ -187,10 +164,8 @@ def plot(out: dict, path: Path) -> None:
 
 def markdown(out: dict, quality: float, plot_name: str) -> str:
     names = [n for n in out if not n.startswith("_")]
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     lines = [f"# Spatial streams in trit-planes ({len(names)} images: {', '.join(names)})", "",
-             f"Written by `{command}` on {datetime.date.today().isoformat()} ({platform.machine()}, "
-             f"{len(os.sched_getaffinity(0))} CPUs). Each image is encoded once per configuration (`scc encode "
+             provenance() + f" Each image is encoded once per configuration (`scc encode "
              f"--mode fgs --scales ... -q {quality:g}`, model `{default_model_path('spatial').name}`); at each "
              f"layer, up to {BUDGETS} budgets from its smallest cut to its whole, each a real file made by "
              "`truncate --scale --bytes` (the layers below whole) and decoded at that layer; bpp at the layer's "

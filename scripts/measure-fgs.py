@@ -10,16 +10,10 @@ plot (.png) and the table (.md, naming this command).
 
     python scripts/measure-fgs.py RESULTS_JSON OUT_JSON IMAGE...
 """
-import datetime
 import json
-import os
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,19 +21,14 @@ from PIL import Image
 
 from scalecodec import api, container
 from scalecodec.eval.benchmark import jpeg2000
+from scalecodec.eval.benchmark.report import provenance
 from scalecodec.eval.benchmark.runner import run_measured
-from scalecodec.eval.metrics import bd_rate, psnr
+from scalecodec.eval.metrics import bd_rate, psnr, quality_at
 from scalecodec.model.file import default_model_path, load_model
 
 BUDGETS = np.geomspace(0.015, 1.0, 40)
 GAPS = (0.25, 0.5, 0.75)
 SCC = [str(Path(sys.executable).parent / "scc")]
-
-
-def timed(cmd: list) -> float:
-    t = time.perf_counter()
-    subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
-    return time.perf_counter() - t
 
 
 def jpeg2000_layers(ppm: Path, bpps: list[float], pixels: np.ndarray, work: Path) -> list[dict]:
@@ -62,8 +51,7 @@ def measure(path: Path, quality: float, work: Path) -> dict:
     single = api.encode_file(data, quality, device="cpu")
     stream = container.parse(enc.stream)
     payload, _, _ = container.fine.unpack(stream.chunks[0].payload)
-    valid = [container.ops.size_with(stream, 1, container.fine.packed_size(payload, k))
-             for k in range(1, len(payload.segments) + 1)]
+    valid = container.ops.cut_sizes(stream, 0)
     src = work / "in.scc"
     src.write_bytes(enc.stream)
     rows, seen = [], set()
@@ -80,8 +68,8 @@ def measure(path: Path, quality: float, work: Path) -> dict:
     whole_same = bool(np.array_equal(api.decode_file(enc.stream).pixels, api.decode_file(single.stream).pixels))
     # Speed, whole processes: the cut at half the stream and the whole; truncate.
     half = work / "half.scc"
-    truncate_s = timed([*SCC, "truncate", src, half, "--bytes", len(enc.stream) // 2, "--force", "--quiet"])
-    decode_s = max(timed([*SCC, "decode", f, work / "out.png", "--force", "--quiet"]) for f in (half, src))
+    truncate_s = run_measured([*SCC, "truncate", src, half, "--bytes", len(enc.stream) // 2, "--force", "--quiet"])[0]
+    decode_s = max(run_measured([*SCC, "decode", f, work / "out.png", "--force", "--quiet"])[0] for f in (half, src))
     Image.fromarray(pixels).save(work / "in.ppm")
     j2k = jpeg2000_layers(work / "in.ppm", [r["bpp"] for r in rows], pixels, work)
     sizes = [len(s) for s in payload.segments]
@@ -93,12 +81,6 @@ def measure(path: Path, quality: float, work: Path) -> dict:
             "monotone": bool(np.all(np.diff([r["psnr"] for r in rows]) >= 0)),
             "decode_s": decode_s, "truncate_s": truncate_s,
             "jpeg2000": [{k: p[k] for k in ("bytes", "bpp", "psnr", "prefix_equals_reduced_decode")} for p in j2k]}
-
-
-def at_bpp(points: list[tuple[float, float]], bpp: float) -> float:
-    """PSNR interpolated at bpp on a curve (nan outside it)."""
-    pts = sorted(points)
-    return float(np.interp(bpp, [x for x, _ in pts], [y for _, y in pts], left=np.nan, right=np.nan))
 
 
 def summarize(out: dict, single: dict) -> dict:
@@ -113,10 +95,10 @@ def summarize(out: dict, single: dict) -> dict:
         m["gaps_db"] = {}
         for g in GAPS:
             r = m["rows"][int(np.argmin(abs(b - g * m["full"])))]
-            m["gaps_db"][f"{g:.0%}"] = r["psnr"] - at_bpp(single[name], r["bpp"])
+            m["gaps_db"][f"{g:.0%}"] = r["psnr"] - quality_at(single[name], r["bpp"])
             gaps[g].append(m["gaps_db"][f"{g:.0%}"])
         anchor = [(p["bpp"], p["psnr"]) for p in m["jpeg2000"]]
-        m["vs_jpeg2000_db"] = [r["psnr"] - at_bpp(anchor, r["bpp"]) for r in m["rows"]]
+        m["vs_jpeg2000_db"] = [r["psnr"] - quality_at(anchor, r["bpp"]) for r in m["rows"]]
         j2k += [d for d in m["vs_jpeg2000_db"] if not np.isnan(d)]
     return {"images": len(names), "bd_rate_vs_single_layer_mean": float(np.mean(bd)),
             "gaps_db_mean": {f"{g:.0%}": float(np.nanmean(v)) for g, v in gaps.items()},
@@ -159,10 +141,8 @@ def plot(out: dict, single: dict, path: Path) -> None:
 def markdown(out: dict, quality: float, plot_name: str) -> str:
     names = [n for n in out if not n.startswith("_")]
     s = out["_summary"]
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     lines = [f"# Fine-grained scalability by trit-planes ({len(names)} images)", "",
-             f"Written by `{command}` on {datetime.date.today().isoformat()} ({platform.machine()}, "
-             f"{len(os.sched_getaffinity(0))} CPUs). Each image is encoded once "
+             provenance() + f" Each image is encoded once "
              f"(`scc encode --mode fgs -q {quality:g}`, model `{default_model_path().name}`); every point is a "
              f"real file cut from that one stream by truncate ({len(BUDGETS)} budgets from 1.5% to 100% of "
              "the stream, geometric; budgets under the basic part are refused), decoded, and compared in RGB "

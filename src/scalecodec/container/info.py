@@ -3,7 +3,7 @@
 from . import fine
 from .format import ENTRY_BYTES, HEADER_BYTES, SIDE_KINDS, parse
 from .format import PLANE_KINDS
-from .ops import cut_points, size_with, spatial_layers
+from .ops import cut_sizes, spatial_layers
 
 
 def describe(data: bytes) -> dict:
@@ -35,8 +35,7 @@ def describe(data: bytes) -> dict:
         if c.kind in PLANE_KINDS:
             payload, declared, why = fine.unpack(c.payload)
             # The stream sizes this layer can be cut to, with the layers below it whole.
-            below = sum(len(x.payload) for x in stream.chunks[: c.layer])
-            cuts = [size_with(stream, c.layer + 1, below + p) for p in cut_points(c)]
+            cuts = cut_sizes(stream, c.layer)
             entry.update(segments=len(payload.segments), segments_declared=declared,
                          trits=sum(payload.trits), damage=why, cut_points=cuts)
         chunks.append(entry)

@@ -92,6 +92,13 @@ def cut_points(chunk: Chunk) -> list[int]:
     return [fine.packed_size(payload, k) for k in range(1, len(payload.segments) + 1)]
 
 
+def cut_sizes(stream: Stream, layer: int) -> list[int]:
+    """The stream sizes a cut at layer can have: the layers below it whole,
+    then each size its chunk can be cut to."""
+    below = sum(len(c.payload) for c in stream.chunks[:layer])
+    return [size_with(stream, layer + 1, below + p) for p in cut_points(stream.chunks[layer])]
+
+
 def is_planes(stream: Stream) -> bool:
     """Whether the stream's layers are coded in trit-planes (fine-grained)."""
     return bool(stream.chunks) and stream.chunks[0].kind in PLANE_KINDS

@@ -69,16 +69,10 @@ class PlaneTables:
 
     def sums(self, t: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(sum of counts, sum of count x value) over values a..b of tables t."""
-        return self._sum(self.cum0, t, a, b), self._sum(self.cum1, t, a, b)
-
-
-    def _sum(self, cum: np.ndarray, t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        lo = self.lo[t]
+        lo, row = self.lo[t], self.row[t]
         a = np.maximum(a, lo) - lo
-        b = np.minimum(b, self.hi[t]) - lo + 1
-        b = np.maximum(a, b)  # an empty range sums to 0
-        row = self.row[t]
-        return cum[row + b] - cum[row + a]
+        b = np.maximum(a, np.minimum(b, self.hi[t]) - lo + 1)  # an empty range sums to 0
+        return self.cum0[row + b] - self.cum0[row + a], self.cum1[row + b] - self.cum1[row + a]
 
 
 def plane_tables(tables: PmfTables) -> PlaneTables:

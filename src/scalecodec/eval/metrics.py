@@ -102,3 +102,10 @@ def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) 
     diff = pchip(qt, rt, grid) - pchip(qa, ra, grid)
     avg = float(np.sum((diff[1:] + diff[:-1]) / 2) / (len(grid) - 1))
     return (math.exp(avg) - 1) * 100
+
+
+def quality_at(points: list[tuple[float, float]], bpp: float) -> float:
+    """A rate-distortion curve's quality (points (bpp, quality)) linearly
+    interpolated at bpp; nan outside the curve."""
+    pts = sorted(points)
+    return float(np.interp(bpp, [x for x, _ in pts], [y for _, y in pts], left=np.nan, right=np.nan))

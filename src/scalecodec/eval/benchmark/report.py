@@ -13,6 +13,20 @@ from .summary import ANCHOR, FIXED_BPP, OURS, ms_ssim_in_db, psnr_db
 STYLE = {OURS: dict(color="black", lw=2.4, marker="o", zorder=5)}
 
 
+def provenance() -> str:
+    """"Written by `the command` on the date (machine, CPUs)": the line a
+    results file made by a script opens with."""
+    import datetime
+    import os
+    import platform
+    import shlex
+    import sys
+
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    return (f"Written by `{command}` on {datetime.date.today().isoformat()} ({platform.machine()}, "
+            f"{len(os.sched_getaffinity(0))} CPUs).")
+
+
 def _f(v, fmt="{:.2f}", none="–"):
     return none if v is None else fmt.format(v)
 
