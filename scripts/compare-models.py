@@ -47,6 +47,14 @@ def main() -> int:
         lines.append(f"| {label} | {curve[0]['bpp']:.3f}–{curve[-1]['bpp']:.3f} | "
                      + " | ".join("–" if v is None else f"{v:.2f}" for v in at)
                      + f" | {curve[-1]['bpp']:.3f} bpp, {curve[-1]['psnr']:.2f} dB |")
+    timed = [(label, r["scalecodec_library"]["devices"]["cpu"]) for label, r in (("old", runs[0]), ("new", runs[1]))
+             if "cpu" in r.get("scalecodec_library", {}).get("devices", {})]
+    if timed:
+        lines += ["", "In-process speed at the benchmark's quality (`scc bench`'s library timing, model loaded; "
+                  "comparable only where the two runs shared a machine and its load):", "",
+                  "| | encode median (s) | decode median (s) | decode max (s) |", "|---|---|---|---|"]
+        lines += [f"| {label} | {cpu['encode']['median_s']:.3f} | {cpu['decode']['median_s']:.3f} | "
+                  f"{cpu['decode']['max_s']:.3f} |" for label, cpu in timed]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

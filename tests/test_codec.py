@@ -133,8 +133,11 @@ class _OffByOne:
     def __init__(self, exact):
         self.exact = exact
 
-    def __call__(self, z_hat):
-        mean, index = self.exact(z_hat)
+    def __getattr__(self, name):
+        return getattr(self.exact, name)
+
+    def parameters(self, values):
+        mean, index = self.exact.parameters(values)
         index = index.copy()
         index.flat[index.size // 2] += 1
         return mean, index

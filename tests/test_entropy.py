@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from scalecodec.entropy import PROB_BITS, CodingError, PmfTables, decode_symbols, encode_symbols
+from scalecodec.entropy import PROB_BITS, CodingError, PmfTables, SymbolDecoder, decode_symbols, encode_symbols
 
 
 def gaussian_tables(scales):
@@ -38,6 +38,35 @@ def test_round_trip_with_escapes_and_near_ideal_size(tables):
     idx = np.clip(values - tables.offsets[ids], 0, tables.lengths[ids])
     ideal_bits = -np.log2(tables.counts[ids, idx] / (1 << PROB_BITS)).sum()
     assert len(data) * 8 < ideal_bits * 1.01 + 32 * 8
+
+
+def test_runs_decode_one_after_another_with_tables_learned_from_the_runs_before(tables):
+    """A context model's slices: each run's tables depend on the values of
+    the runs before it, and escapes of every run come back in order."""
+    rng = np.random.default_rng(3)
+    values = np.round(rng.normal(0, 3, (6, 5, 7))).astype(np.int64)
+    values[0, 1, 2], values[4, 0, 0], values[4, 3, 3] = 5000, -7000, 9000  # escapes in runs 0 and 2
+    runs = [(0, 2), (2, 3), (3, 6)]
+
+    def ids_after(decoded):  # the next run's tables, from what came before
+        seen = np.abs(np.concatenate(decoded)).sum() if decoded else 0
+        return (np.arange(5 * 7).reshape(5, 7) + seen) % 4
+
+    ids = np.concatenate([np.broadcast_to(ids_after([values[:a]] if a else []), (b - a, 5, 7)) for a, b in runs])
+    data = encode_symbols(values, ids, tables, runs)
+    decoder, decoded = SymbolDecoder(data, tables), []
+    for a, b in runs:
+        decoded.append(decoder(np.broadcast_to(ids_after([np.concatenate(decoded)] if decoded else []),
+                                               (b - a, 5, 7))))
+    decoder.close()
+    assert np.array_equal(np.concatenate(decoded), values)
+    # Coded in runs, the same values make other words than in one run.
+    assert data != encode_symbols(values, ids, tables)
+    # A decoder that stops before the last run has escapes left over.
+    early = SymbolDecoder(data, tables)
+    early(ids[:2])
+    with pytest.raises(CodingError, match="escapes more than it decodes"):
+        early.close()
 
 
 def test_damaged_streams_raise_or_decode_without_crashing(tables):

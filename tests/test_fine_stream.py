@@ -13,6 +13,7 @@ from PIL import Image
 from conftest import PHOTO, scc
 from scalecodec import container
 from scalecodec.container import fine
+from scalecodec.container.format import VERSION_MAJOR, VERSION_MINOR
 from scalecodec.eval.metrics import psnr
 
 
@@ -71,7 +72,7 @@ def test_file_round_trip_and_info(tmp_path, photo, fgs_stream, fgs_decoder):
     assert out.read_bytes() == fgs_stream
     info = scc("info", out, check=True).stdout.decode()
     payload = segments_of(fgs_stream)
-    assert "fine-grained base layer (120x88)" in info and "v1.4" in info
+    assert "fine-grained base layer (120x88)" in info and f"v{VERSION_MAJOR}.{VERSION_MINOR}" in info
     assert f"{len(payload.segments)} of {len(payload.segments)} usable ({sum(payload.trits)} trits)" in info
     png = tmp_path / "photo.png"
     scc("decode", out, png, check=True)

@@ -46,20 +46,40 @@ PLANE_CHUNKS = list(layer_chunks(planes=True))
 
 @pytest.mark.parametrize("label, parts, chunk", CHUNKS, ids=[c[0] for c in CHUNKS])
 def test_reference_decodes_and_reencodes_every_layer_identically(label, parts, chunk):
+    """z in one run; y in one run, or with a context model in one run per
+    slice (5.4, 5.6), each run's tables from the project's exact path fed
+    with what the reference decoded of the runs before it."""
     y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, parts.m, parts.z_channels)
     crc, z_bytes, y_bytes = layout.unpack(chunk.payload, y_shape, z_shape)
-    for data, ids, tables in ((z_bytes, layout.z_table_ids(z_shape), parts.z_tables),
-                              (y_bytes, None, parts.y_tables)):
-        if ids is None:  # y's tables come from the prior path, which is not the entropy layer
-            _, ids = codec_decoder._prior(parts, z_bytes, z_shape, crc, label)
-        ids = np.asarray(ids).ravel().tolist()
-        rt = ref_tables(tables)
-        got = ref.decode_symbols(data, ids, rt)
-        assert got == decode_symbols(data, np.array(ids), tables).tolist()
-        encoder = ref.RangeEncoder()
-        ref.encode_run(encoder, got, ids, rt)
-        assert encoder.sealed() == words_of(data)
-        assert len(set(ids)) > 1 and any(v != 0 for v in got)  # a test that can tell
+    zt, yt = ref_tables(parts.z_tables), ref_tables(parts.y_tables)
+    z_ids = np.asarray(layout.z_table_ids(z_shape)).ravel().tolist()
+    z = ref.decode_symbols(z_bytes, z_ids, zt)
+    assert z == decode_symbols(z_bytes, np.array(z_ids), parts.z_tables).tolist()
+    encoder = ref.RangeEncoder()
+    ref.encode_run(encoder, z, z_ids, zt)
+    assert encoder.sealed() == words_of(z_bytes)
+
+    escapes, words = ref.split_head(y_bytes)
+    decoder, runs, escaped = ref.RangeDecoder(words), [], []
+
+    def code(k, mean, index):
+        ids = index.ravel().tolist()
+        bins = ref.decode_run(decoder, ids, yt)
+        runs.append((ref.values(bins, ids, yt, escapes[len(escaped):]), ids))
+        escaped.extend(b for b, t in zip(bins, ids) if b == yt[t][2])
+        return np.array(runs[-1][0]).reshape(index.shape)
+
+    hyper = parts.hyper_synthesis.values(np.array(z).reshape(z_shape))
+    y_fixed, _, _ = layout.code_latent(parts, hyper, code)
+    assert len(escaped) == len(escapes)
+    assert np.array_equal(y_fixed, codec_decoder.entropy_decode(parts, chunk))
+    assert len(runs) == (len(parts.context.sizes) if parts.context else 1)
+    encoder = ref.RangeEncoder()
+    for values, ids in runs:
+        ref.encode_run(encoder, values, ids, yt)
+    assert encoder.sealed() == words_of(y_bytes)
+    ids = [t for _, run_ids in runs for t in run_ids]
+    assert len(set(ids)) > 1 and any(v != 0 for values, _ in runs for v in values)  # a test that can tell
 
 
 def test_reference_decodes_and_reencodes_the_alpha_plane_from_the_spec_alone():
@@ -92,7 +112,7 @@ def test_reference_decodes_and_reencodes_the_alpha_plane_from_the_spec_alone():
 def test_reference_decodes_every_cut_of_every_layer_in_planes_and_makes_its_cuts(label, parts, chunk):
     payload, _, _ = container.fine.unpack(chunk.payload)
     y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, parts.m, parts.z_channels)
-    _, index = codec_decoder._prior(parts, payload.z_stream, z_shape, payload.prior_checksum, label)
+    _, index = parts.hyper_synthesis.parameters(codec_decoder._hyper(parts, payload.z_stream, z_shape))
     ids = index.ravel().tolist()
     tables = parts.y_tables
     pt = ref.PlaneTables([[int(c) for c in tables.counts[t]] for t in range(len(tables))],

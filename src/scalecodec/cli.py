@@ -533,9 +533,15 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
                    "(WORKDIR/val_log.jsonl; scripts/learning-curve.py plots it). 0: never.")
 @click.option("--val-reference", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Base-codec checkpoint the learning curve's BD-rates are measured against.")
+@click.option("--context-base", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Add a channel-conditional context model to this base-codec checkpoint and "
+                   "train it alone, the base frozen (its shape comes from the checkpoint).")
+@click.option("--context-slices", type=click.IntRange(1, 64), default=None,
+              help="With --context-base: the slices y is split into.")
 @user_errors
 def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spatial_base,
-          lambdas, widen_from, new_only_minutes, joint_lr, rate_ramp_minutes, val_minutes, val_reference):
+          lambdas, widen_from, new_only_minutes, joint_lr, rate_ramp_minutes, val_minutes, val_reference,
+          context_base, context_slices):
     """Train the variable-rate codec on the photos in DATA; with
     --spatial-base, the spatial enhancement layer over a trained base codec.
 
@@ -559,7 +565,8 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spa
                       minutes=minutes, lr=lr, bf16=bf16, ema=ema, threads=threads, spatial_base=spatial_base,
                       widen_from=widen_from, new_only_minutes=new_only_minutes, joint_lr=joint_lr,
                       rate_ramp_minutes=rate_ramp_minutes, val_minutes=val_minutes,
-                      val_reference=val_reference)
+                      val_reference=val_reference, context_base=context_base,
+                      context_slices=context_slices or 0)
     Trainer(cfg).run()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from . import alpha, layout
 from .. import container
 from ..container import ColourFormat
-from ..entropy import CodingError, decode_planes, decode_symbols
+from ..entropy import CodingError, SymbolDecoder, decode_planes, decode_symbols
 from ..errors import ModelError, StreamError
 from ..exact.downscale import reference_downscale
 from ..limits import check_pixels
@@ -82,6 +82,9 @@ class Decoder:
                 f"stream was made by model {header.model_id.hex()}, "
                 f"but the loaded model is {self.model.model_id.hex()}"
             )
+        if self.model.context is not None and header.minor < layout.CONTEXT_SINCE:
+            raise StreamError(f"the stream is version 1.{header.minor}, but its model has a context model, "
+                              f"which streams have from 1.{layout.CONTEXT_SINCE}: the stream is invalid")
         try:
             layers = container.spatial_layers(stream)
         except container.ContainerError as err:
@@ -114,18 +117,19 @@ class Decoder:
         return Decoded(pixels, header.colour, plan, notes, stream.alpha is not None)
 
 
-def _prior(parts: DecoderModel | EnhancementModel, z_stream: bytes, z_shape: tuple, checksum: int,
-           label: str) -> tuple[np.ndarray, np.ndarray]:
-    """y's entropy parameters (mean, index) from a chunk's z stream, checked
-    against the encoder's prior checksum."""
+def _hyper(parts: DecoderModel | EnhancementModel, z_stream: bytes, z_shape: tuple) -> np.ndarray:
+    """The hyper synthesis's exact outputs from a chunk's z stream."""
     z_hat = decode_symbols(z_stream, layout.z_table_ids(z_shape), parts.z_tables).reshape(z_shape)
-    mean, index = parts.hyper_synthesis(z_hat)
+    return parts.hyper_synthesis.values(z_hat)
+
+
+def _check_prior(mean: np.ndarray, index: np.ndarray, checksum: int, label: str) -> None:
+    """y's entropy parameters against the encoder's prior checksum."""
     if layout.prior_checksum(mean, index) != checksum:
         raise StreamError(
             f"{label}: entropy parameters differ from the encoder's (prior checksum "
             "mismatch): the stream or the model's prior path does not match"
         )
-    return mean, index
 
 
 def latents(parts: DecoderModel | EnhancementModel, chunk: container.Chunk, notes: list[str]) -> np.ndarray:
@@ -137,15 +141,22 @@ def latents(parts: DecoderModel | EnhancementModel, chunk: container.Chunk, note
 
 
 def entropy_decode(parts: DecoderModel | EnhancementModel, chunk: container.Chunk) -> np.ndarray:
-    """A layer's y_hat from whole symbols (BASE, SPATIAL)."""
+    """A layer's y_hat from whole symbols (BASE, SPATIAL): in one run under
+    the hyperprior, checked against the prior checksum first; or, with a
+    context model, slice by slice, checked once all are decoded."""
     y_shape, z_shape = layout.latent_shapes(chunk.a, chunk.b, parts.m, parts.z_channels)
     crc, z_bytes, y_bytes = layout.unpack(chunk.payload, y_shape, z_shape)
     try:
-        mean, index = _prior(parts, z_bytes, z_shape, crc, chunk.label)
-        y = decode_symbols(y_bytes, index, parts.y_tables).reshape(y_shape)
+        hyper = _hyper(parts, z_bytes, z_shape)
+        if parts.context is None:
+            _check_prior(*parts.hyper_synthesis.parameters(hyper), crc, chunk.label)
+        symbols = SymbolDecoder(y_bytes, parts.y_tables)
+        y_fixed, mean, index = layout.code_latent(parts, hyper, lambda k, mean, index: symbols(index))
+        symbols.close()
     except CodingError as err:
         raise StreamError(f"{chunk.label} does not decode: {err}") from None
-    return y * 2**MEAN_FRAC_BITS + mean
+    _check_prior(mean, index, crc, chunk.label)
+    return y_fixed
 
 
 def fine_decode(parts: DecoderModel | EnhancementModel, chunk: container.Chunk, notes: list[str]) -> np.ndarray:
@@ -160,7 +171,9 @@ def fine_decode(parts: DecoderModel | EnhancementModel, chunk: container.Chunk, 
     if why:
         notes.append(f"{chunk.label} stops early ({why}): decoding {len(payload.segments)} of {declared} segments")
     try:
-        mean, index = _prior(parts, payload.z_stream, z_shape, payload.prior_checksum, chunk.label)
+        # Planes use the hyperprior's parameters, with a context model or not (section 8).
+        mean, index = parts.hyper_synthesis.parameters(_hyper(parts, payload.z_stream, z_shape))
+        _check_prior(mean, index, payload.prior_checksum, chunk.label)
         y = decode_planes(payload.head, list(payload.segments), list(payload.trits), index, parts.y_tables)
     except CodingError as err:
         raise StreamError(f"{chunk.label} does not decode: {err}") from None

@@ -173,11 +173,12 @@ class Encoder:
 
     def _latents(self, net: GainedHyperprior, parts, x: "torch.Tensor | ResidualInput", quality: float,
                  effort: Effort = Effort(), target=None, layer: int = 0, size: tuple | None = None):
-        """x (1, C, H, W) -> z_hat, y's integer entropy parameters (mean,
-        index) from the exact prior path, and y's symbols: round(y - mean),
-        or with an effort above 1 those refined against target() (3, H, W),
-        what the layer's synthesis should make, in 8-bit levels (made only
-        then). x may come padded already, with size its image's (H, W)."""
+        """x (1, C, H, W) -> z_hat, the hyper synthesis's exact outputs,
+        y's integer entropy parameters (mean, index) from them, and y's
+        latent: y itself, or with an effort above 1 y's symbols refined
+        against target() (3, H, W), what the layer's synthesis should make,
+        in 8-bit levels (made only then), plus the mean. x may come padded
+        already, with size its image's (H, W)."""
         h, w = size or x.shape[-2:]
         pad = layout.PAD
         if x.shape[-2] % pad or x.shape[-1] % pad:
@@ -186,18 +187,20 @@ class Encoder:
             gain, _ = net.gains(torch.tensor([quality - 1.0], device=self.device))
             y = analysis_in_bands(net.g_a, x) * gain
             z_hat = torch.round(net.h_a(y))[0].cpu().double().numpy()
-        mean, index = parts.hyper_synthesis(z_hat)
+        hyper = parts.hyper_synthesis.values(z_hat)
+        mean, index = parts.hyper_synthesis.parameters(hyper)
         y = y[0].cpu().double().numpy()
         if effort.level == DEFAULT_EFFORT:
-            target = None  # rounding needs no target
-        elif target is None:
+            return z_hat, hyper, mean, index, y
+        if target is None:
             target = x[0, :3, :h, :w].cpu().double().numpy() * 255
         else:
             target = target()
         report = (lambda *a: effort.report(layer, *a)) if effort.report else None
+        # The search's rate is the hyperprior's; a context model codes its result.
         symbols = refine(parts.synthesis, parts.y_tables, y, mean, index, target, quality,
                          list(parts.tree["architecture"]["lambdas"]), effort.level, self.device, report)
-        return z_hat, mean, index, symbols
+        return z_hat, hyper, mean, index, symbols + mean / 2**MEAN_FRAC_BITS
 
     def _code_layer(self, net: GainedHyperprior, parts, x: "torch.Tensor | ResidualInput", quality: float,
                     effort: Effort, target=None, layer: int = 0, size: tuple | None = None,
@@ -205,16 +208,31 @@ class Encoder:
         """x (1, C, H, W) -> (the layer's payload: whole symbols, or with
         planes trit-planes (bitstream_spec.md section 8); y_hat in 1/256 units
         as the decoder of the whole layer will see it)."""
-        z_hat, mean, index, symbols = self._latents(net, parts, x, quality, effort, target, layer, size)
+        z_hat, hyper, mean, index, latent = self._latents(net, parts, x, quality, effort, target, layer, size)
         z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), parts.z_tables)
-        checksum = layout.prior_checksum(mean, index)
+
+        def rounded(mean_fixed: np.ndarray, channels: slice) -> np.ndarray:
+            return np.rint(latent[channels] - mean_fixed / 2**MEAN_FRAC_BITS).astype(np.int64)
+
         if planes:
+            # Every cut needs the prior it has whole: the hyperprior's (section 8).
+            symbols = rounded(mean, slice(None))
             head, segments, trits = encode_planes(symbols, index, parts.y_tables)
+            checksum = layout.prior_checksum(mean, index)
             payload = fine.pack(fine.FinePayload(checksum, z_bytes, head, tuple(segments), tuple(trits)))
-        else:
-            payload = layout.pack(checksum, z_hat.size, z_bytes, symbols.size,
-                                  encode_symbols(symbols, index, parts.y_tables))
-        return payload, symbols * 2**MEAN_FRAC_BITS + mean
+            return payload, symbols * 2**MEAN_FRAC_BITS + mean
+        runs = layout.y_runs(parts) or [(0, latent.shape[0])]
+        chosen = []
+
+        def choose(k: int, mean_k: np.ndarray, index_k: np.ndarray) -> np.ndarray:
+            chosen.append(rounded(mean_k, slice(*runs[k])))
+            return chosen[-1]
+
+        y_fixed, mean, index = layout.code_latent(parts, hyper, choose)
+        symbols = np.concatenate(chosen)
+        payload = layout.pack(layout.prior_checksum(mean, index), z_hat.size, z_bytes, symbols.size,
+                              encode_symbols(symbols, index, parts.y_tables, layout.y_runs(parts)))
+        return payload, y_fixed
 
     def encode(self, pixels: np.ndarray, quality: float, colour: ColourFormat = ColourFormat.RGB,
                effort: Effort = Effort(), planes: bool = False) -> bytes:

@@ -8,8 +8,10 @@ import zlib
 import numpy as np
 
 from ..errors import StreamError
+from ..exact.prior import MEAN_FRAC_BITS
 
 PAD = 64  # the analysis and hyper analysis downsample by 64 in all
+CONTEXT_SINCE = 5  # the minor version from which a model's context model codes BASE chunks (5.6)
 _HEAD = struct.Struct("<IIII")  # prior crc, z symbols, z bytes, y symbols
 
 
@@ -39,6 +41,23 @@ def unpack(payload: bytes, y_shape: tuple, z_shape: tuple) -> tuple[int, bytes, 
     if z_end > len(payload):
         raise StreamError("base layer z stream overruns its chunk")
     return crc, payload[_HEAD.size : z_end], payload[z_end:]
+
+
+def code_latent(parts, hyper: np.ndarray, code) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A whole-symbol layer's y_hat (1/256 units, int64) and its entropy
+    parameters (mean, index) from the hyper synthesis's outputs, with
+    code(k, mean, index) giving the symbols of run k (encoder: chosen;
+    decoder: read). Without a context model y is one run under the
+    hyperprior's parameters; with one, a run per slice (section 5.3)."""
+    if parts.context is None:
+        mean, index = parts.hyper_synthesis.parameters(hyper)
+        return np.asarray(code(0, mean, index), np.int64) * 2**MEAN_FRAC_BITS + mean, mean, index
+    return parts.context.code_slices(hyper, parts.hyper_synthesis.scale_bounds, code)
+
+
+def y_runs(parts) -> list[tuple[int, int]] | None:
+    """The channel runs y's symbols are coded in (None: one)."""
+    return parts.context.bounds if parts.context is not None else None
 
 
 def z_table_ids(z_shape: tuple) -> np.ndarray:

@@ -77,30 +77,56 @@ def _decode_run(dec, table_ids: np.ndarray, tables: PmfTables) -> np.ndarray:
     return idx
 
 
-def _values(idx: np.ndarray, table_ids: np.ndarray, tables: PmfTables, escapes: np.ndarray) -> np.ndarray:
-    """Symbols back to values; escapes must hold exactly the escaped ones."""
-    escaped = idx == tables.lengths[table_ids]
-    if int(escaped.sum()) != escapes.size:
-        raise CodingError(f"stream declares {escapes.size} escapes but decodes {int(escaped.sum())}")
-    values = idx + tables.offsets[table_ids]
-    values[escaped] = escapes
-    return values
-
-
-def encode_symbols(values: np.ndarray, table_ids: np.ndarray, tables: PmfTables) -> bytes:
-    values = np.asarray(values, np.int64).ravel()
-    table_ids = np.asarray(table_ids, np.int64).ravel()
-    idx, head = _indices(values, table_ids, tables)
+def encode_symbols(values: np.ndarray, table_ids: np.ndarray, tables: PmfTables,
+                   runs: list[tuple[int, int]] | None = None) -> bytes:
+    """values (C, ...) under their tables; runs (channel ranges [a, b), in
+    order, covering C) code the channels in consecutive runs, each grouped by
+    table on its own, for a decoder that learns a run's tables only from the
+    runs before it (a channel-conditional context model). One run by default."""
+    values = np.asarray(values, np.int64)
+    table_ids = np.asarray(table_ids, np.int64)
+    idx, head = _indices(values.ravel(), table_ids.ravel(), tables)
+    idx = idx.reshape(values.shape)
     enc = constriction.stream.queue.RangeEncoder()
-    _encode_run(enc, idx, table_ids, tables)
+    for a, b in runs or [(0, len(values))]:
+        _encode_run(enc, idx[a:b].ravel(), table_ids[a:b].ravel(), tables)
     return head + enc.get_compressed().astype("<u4").tobytes()
 
 
+class SymbolDecoder:
+    """Decodes a symbol stream run by run (encode_symbols' runs): each call
+    gets the next run's table ids and returns its values; close() checks that
+    the runs used every escaped value."""
+
+    def __init__(self, data: bytes, tables: PmfTables):
+        self.escapes, words = _split_head(data)
+        self.decoder = constriction.stream.queue.RangeDecoder(words)
+        self.tables = tables
+
+    def __call__(self, table_ids: np.ndarray) -> np.ndarray:
+        shape = np.shape(table_ids)
+        ids = np.asarray(table_ids, np.int64).ravel()
+        idx = _decode_run(self.decoder, ids, self.tables)
+        escaped = idx == self.tables.lengths[ids]
+        n = int(escaped.sum())
+        if n > self.escapes.size:
+            raise CodingError("stream declares fewer escapes than it decodes")
+        values = idx + self.tables.offsets[ids]
+        values[escaped] = self.escapes[:n]
+        self.escapes = self.escapes[n:]
+        return values.reshape(shape)
+
+    def close(self) -> None:
+        if self.escapes.size:
+            raise CodingError(f"stream declares {self.escapes.size} escapes more than it decodes")
+
+
 def decode_symbols(data: bytes, table_ids: np.ndarray, tables: PmfTables) -> np.ndarray:
-    table_ids = np.asarray(table_ids, np.int64).ravel()
-    escapes, words = _split_head(data)
-    idx = _decode_run(constriction.stream.queue.RangeDecoder(words), table_ids, tables)
-    return _values(idx, table_ids, tables, escapes)
+    """The values of a one-run symbol stream, flat."""
+    decoder = SymbolDecoder(data, tables)
+    values = decoder(np.asarray(table_ids).ravel())
+    decoder.close()
+    return values
 
 
 # A range coder's state is 64 bits: once the words emitted so far and the

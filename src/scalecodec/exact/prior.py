@@ -22,11 +22,26 @@ class FixedPointHyperSynthesis:
         self.scale_bounds = np.asarray(state["scale_bounds"], np.float64)  # table[:-1]
         self.m = int(state["m"])
 
-    def __call__(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """z_hat: (N, h, w) integers -> mean (M, 4h, 4w) int32, index (M, 4h, 4w) int32."""
+    def values(self, z_hat: np.ndarray) -> np.ndarray:
+        """z_hat: (N, h, w) integers -> the network's outputs (2M, 4h, 4w):
+        means, then scales, as float64 values that are exact (integers times
+        powers of two)."""
         out = in_bands(self.network, z_hat, BAND_ELEMENTS)
         out *= np.exp2(-self.network.out_frac)[:, None, None]
-        mean = np.rint(out[: self.m] * 2.0**MEAN_FRAC_BITS).astype(np.int32)
-        # Index of the smallest table scale >= scale (as CompressAI's build_indexes).
-        index = np.searchsorted(self.scale_bounds, out[self.m :], side="left").astype(np.int32)
-        return mean, index
+        return out
+
+    def parameters(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network's outputs (values) -> mean (M, 4h, 4w) int32, index (M, 4h, 4w) int32."""
+        return entropy_parameters(values[: self.m], values[self.m :], self.scale_bounds)
+
+    def __call__(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """z_hat: (N, h, w) integers -> mean (M, 4h, 4w) int32, index (M, 4h, 4w) int32."""
+        return self.parameters(self.values(z_hat))
+
+
+def entropy_parameters(mean: np.ndarray, scale: np.ndarray, scale_bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean and scale values -> mean in 1/256 units, rounded half to
+    even, and the index of the smallest table scale >= scale (as
+    CompressAI's build_indexes), both int32."""
+    index = np.searchsorted(scale_bounds, scale, side="left").astype(np.int32)
+    return np.rint(mean * 2.0**MEAN_FRAC_BITS).astype(np.int32), index

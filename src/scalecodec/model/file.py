@@ -18,6 +18,7 @@ import numpy as np
 
 from ..entropy.tables import PmfTables
 from ..errors import ModelError, QualityError
+from ..exact.context import FixedPointContext
 from ..exact.liff import FixedPointLiff
 from ..exact.prior import FixedPointHyperSynthesis
 from ..exact.synthesis import FixedPointSynthesis
@@ -122,6 +123,7 @@ class EnhancementModel:
     z_tables: PmfTables
     y_tables: PmfTables
     tree: dict
+    context: FixedPointContext | None = None  # none: enhancement layers have no context model
 
 
 @dataclass
@@ -138,6 +140,8 @@ class DecoderModel:
     z_tables: PmfTables
     y_tables: PmfTables
     tree: dict
+    # The channel-conditional context model of single-layer streams, if the model has one.
+    context: FixedPointContext | None = None
     enhancement: EnhancementModel | None = None
 
     def check_quality(self, quality: float) -> float:
@@ -163,6 +167,7 @@ def _codec_parts(tree: dict) -> dict:
         "z_tables": _tables(tree["z_tables"]),
         "y_tables": _tables(tree["y_tables"]),
         "tree": tree,
+        "context": FixedPointContext(tree["context"]) if "context" in tree else None,
     }
 
 

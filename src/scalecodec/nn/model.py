@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from .context import ChannelContext
 from .density import FactorizedDensity, gaussian_likelihood, ste_round
 from .transforms import Analysis, HyperAnalysis, HyperSynthesis, Synthesis
 
@@ -17,7 +18,7 @@ class GainedHyperprior(nn.Module):
     """
 
     def __init__(self, n: int, m: int, lambdas: list[float], in_channels: int = 3,
-                 z_channels: int | None = None):
+                 z_channels: int | None = None, context_slices: int = 0):
         super().__init__()
         # z_channels is the hyper networks' width (z's channels); it is n
         # unless the transforms were widened alone (scalecodec.training.widen).
@@ -28,6 +29,8 @@ class GainedHyperprior(nn.Module):
         self.h_a = HyperAnalysis(self.z_channels, m)
         self.h_s = HyperSynthesis(self.z_channels, m)
         self.z_density = FactorizedDensity(self.z_channels)
+        # A channel-conditional entropy model over the hyperprior (0: none).
+        self.context = ChannelContext(m, context_slices) if context_slices else None
         # High-rate theory: the optimal step shrinks as lambda^-1/2, so start there.
         ref = lambdas[len(lambdas) // 2]
         log_gain = torch.tensor([0.5 * torch.log(torch.tensor(l / ref)).item() for l in lambdas])
@@ -37,7 +40,8 @@ class GainedHyperprior(nn.Module):
     @classmethod
     def from_config(cls, cfg: dict) -> "GainedHyperprior":
         """The network a checkpoint's config describes (weights not loaded)."""
-        return cls(cfg["n"], cfg["m"], cfg["lambdas"], z_channels=cfg.get("z_channels"))
+        return cls(cfg["n"], cfg["m"], cfg["lambdas"], z_channels=cfg.get("z_channels"),
+                   context_slices=cfg.get("context_slices", 0))
 
     @property
     def levels(self) -> int:
@@ -56,21 +60,27 @@ class GainedHyperprior(nn.Module):
     def latents(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
         """The analysis pass, written once for training, inference, validation
         and export: y (after the gain), z (unrounded), the prior's mean and
-        scale from z rounded, y_hat (y rounded around its mean) and the
-        inverse gain. Rounding is straight-through, so gradients flow in
-        training; its values are exact roundings ((round(v) - v) + v is
-        round(v) in floating point), so inference gets the same numbers."""
+        scale (the hyperprior's from z rounded, hyper_mean and hyper_scale,
+        refined by the context model where there is one), y_hat (y rounded
+        around its mean), y_rec (what the synthesis gets: y_hat, corrected by
+        the context model's LRP) and the inverse gain. Rounding is
+        straight-through, so gradients flow in training; its values are exact
+        roundings ((round(v) - v) + v is round(v) in floating point), so
+        inference gets the same numbers."""
         gain, inverse_gain = self.gains(quality)
         y = self.g_a(x).float() * gain
         z = self.h_a(y).float()
         mean, scale = self.h_s(ste_round(z)).float().chunk(2, dim=1)
+        t = {"y": y, "z": z, "hyper_mean": mean, "hyper_scale": scale, "inverse_gain": inverse_gain}
+        if self.context is not None:
+            return {**t, **self.context(y, mean, scale)}
         y_hat = ste_round(y - mean) + mean
-        return {"y": y, "z": z, "mean": mean, "scale": scale, "y_hat": y_hat, "inverse_gain": inverse_gain}
+        return {**t, "mean": mean, "scale": scale, "y_hat": y_hat, "y_rec": y_hat}
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
         """Training pass: uniform noise for rates, rounding for reconstruction."""
         t = self.latents(x, quality)
-        x_hat = self.g_s(t["y_hat"] * t["inverse_gain"]).float()
+        x_hat = self.g_s(t["y_rec"] * t["inverse_gain"]).float()
         return {"x_hat": x_hat, "likelihoods": self.noisy_likelihoods(t)}
 
     def noisy_likelihoods(self, t: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,4 +98,4 @@ class GainedHyperprior(nn.Module):
         """Inference pass (rounding, no rates): what a decoder shows, in float.
         x must be padded to a multiple of 64."""
         t = self.latents(x, quality)
-        return self.g_s(t["y_hat"] * t["inverse_gain"]).clamp(0, 1)
+        return self.g_s(t["y_rec"] * t["inverse_gain"]).clamp(0, 1)

@@ -174,7 +174,7 @@ def calibration_latents(model: GainedHyperprior, inputs: list[torch.Tensor]):
     for i, x in enumerate(inputs):
         t = model.latents(x, torch.full((x.shape[0],), float(i % model.levels)))
         zs.append(t["z"])
-        ys.append(t["y_hat"] * t["inverse_gain"])
+        ys.append(t["y_rec"] * t["inverse_gain"])
     return zs, ys
 
 
@@ -186,9 +186,12 @@ def codec_tree(model: GainedHyperprior, inputs: list[torch.Tensor]) -> dict:
     hyper = hyper_synthesis_state(model, z)
     synthesis = synthesis_state(model, y)
     _report_fixed_point_error(model, hyper, synthesis, z, y)
+    context = {"context": context_state(model, inputs)} if model.context is not None else {}
     return {
         "architecture": {"kind": "gained-mean-scale-hyperprior", "n": model.n, "m": model.m,
-                         "z_channels": model.z_channels, "lambdas": model.lambdas.tolist()},
+                         "z_channels": model.z_channels, "lambdas": model.lambdas.tolist(),
+                         **({"context_slices": len(model.context.sizes)} if context else {})},
+        **context,
         # The encoder's float transforms; the decoder's networks are the fixed-point ones.
         "encoder": {k: v.numpy() for k, v in model.state_dict().items() if k.split(".")[0] in ENCODER_PARTS},
         "hyper_synthesis": hyper,
@@ -196,6 +199,29 @@ def codec_tree(model: GainedHyperprior, inputs: list[torch.Tensor]) -> dict:
         "z_tables": _tables_state(factorized_tables(model)),
         "y_tables": _tables_state(gaussian_tables(scale_table())),
     }
+
+
+@torch.no_grad()
+def context_state(model: GainedHyperprior, inputs: list[torch.Tensor]) -> dict:
+    """The context model's networks in fixed point (scalecodec.exact.context),
+    each calibrated on its own inputs from the codec's inputs, every quality
+    level in turn; an input's fraction bits fit its largest value twice."""
+    bounds = model.context.bounds
+    params_in, lrp_in = [[] for _ in bounds], [[] for _ in bounds]
+    for i, x in enumerate(inputs):
+        t = model.latents(x, torch.full((x.shape[0],), float(i % model.levels)))
+        mean, scale, hats = t["hyper_mean"].double(), t["hyper_scale"].double(), t["y_hat"].double()
+        for k, (a, b) in enumerate(bounds):
+            params_in[k].append(torch.cat([mean[:, a:b], scale[:, a:b], hats[:, :a]], 1))
+            lrp_in[k].append(torch.cat([mean[:, a:b], hats[:, :b]], 1))
+
+    def fixed(seq: torch.nn.Sequential, samples: list[torch.Tensor]) -> list[dict]:
+        in_frac = int(_frac_bits(max(s.abs().max() for s in samples), ACT_BITS, headroom=2.0))
+        return quantize_network(seq, [torch.round(s * 2.0**in_frac) for s in samples], in_frac)
+
+    return {"sizes": list(model.context.sizes),
+            "params": [fixed(seq, xs) for seq, xs in zip(model.context.params, params_in)],
+            "lrp": [fixed(seq, xs) for seq, xs in zip(model.context.lrp, lrp_in)]}
 
 
 @torch.no_grad()

@@ -58,6 +58,11 @@ class TrainConfig:
     widen_from: str | None = None
     # The hyper networks' width (None: n); a widening keeps its base's.
     z_channels: int | None = None
+    # Slices of a channel-conditional context model over the hyperprior (0: none).
+    context_slices: int = 0
+    # A base-codec checkpoint to add the context model to, every part of the
+    # base frozen: the context model's gain on fixed transforms (issue 27).
+    context_base: str | None = None
     # Training minutes behind the widened checkpoint, so that the learning
     # curve continues its base's (set from the checkpoint, not by hand).
     prior_minutes: float = 0.0
@@ -129,11 +134,12 @@ class Trainer:
         self.new_only = NewOnly(self.model, masks) if masks and cfg.new_only_minutes > 0 else None
         # The widened codec's new channels: the first latent channel no mask freezes.
         self.first_new = int((~masks["g_a.6.bias"]).sum()) if masks else None
-        self.loss = spatial_step_loss if cfg.spatial_base else base_step_loss
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.loss = (spatial_step_loss if cfg.spatial_base else
+                     context_step_loss if cfg.context_base else base_step_loss)
+        self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
         # The average starts at the starting weights (a widened codec's are
         # already trained, so no bias correction is needed).
-        self.ema = ({k: p.detach().clone() for k, p in self.model.named_parameters()}
+        self.ema = ({k: p.detach().clone() for k, p in self.model.named_parameters() if p.requires_grad}
                     if cfg.ema else None)
         self.step = 0
         self.skipped = 0
@@ -154,11 +160,13 @@ class Trainer:
         saved = {**{k: state["config"][k] for k in ("n", "m", "lambdas")},
                  "z_channels": state["config"].get("z_channels") or state["config"]["n"],
                  "spatial": bool(state["config"].get("spatial_base")),
-                 "widen": bool(state["config"].get("widen_from"))}
+                 "widen": bool(state["config"].get("widen_from")),
+                 "context": state["config"].get("context_slices", 0)}
         wanted = {**{k: getattr(self.cfg, k) for k in ("n", "m", "lambdas")},
                   "z_channels": self.cfg.z_channels or self.cfg.n,
                   "spatial": bool(self.cfg.spatial_base),
-                  "widen": bool(self.cfg.widen_from)}
+                  "widen": bool(self.cfg.widen_from),
+                  "context": self.cfg.context_slices}
         if saved != wanted:
             raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
                              f"use another --workdir or the same options")
@@ -238,16 +246,18 @@ class Trainer:
                 continue
             self.opt.step()
             if self.ema is not None:
+                params = dict(self.model.named_parameters())
                 with torch.no_grad():
-                    for k, p in self.model.named_parameters():
-                        self.ema[k].lerp_(p, 1 - cfg.ema)
+                    for k, e in self.ema.items():
+                        e.lerp_(params[k], 1 - cfg.ema)
             self.step += 1
             self.elapsed = start_elapsed + time.monotonic() - start
 
             window["loss"].append(loss.item())
             for k, b, p in zip(level.tolist(), stats["bpp"].tolist(), stats["psnr"].tolist()):
                 window["bpp"][k].append(b)
-                window["psnr"][k].append(p)
+                if p == p:  # NaN: a crop whose distortion was not measured
+                    window["psnr"][k].append(p)
             now = time.monotonic()
             if now - last_log > 60 and self.rank == 0:
                 record = {
@@ -334,14 +344,43 @@ def base_step_loss(net, x, level, lambdas, rng, y_weights=None):
     return rd_loss(net(x, level.float()), x, lambdas, y_weights)
 
 
+# Of a frozen base's batch, the crops whose distortion is measured (one in DISTORTION_SHARE).
+DISTORTION_SHARE = 4
+
+
+def context_step_loss(net, x, level, lambdas, rng, y_weights=None):
+    """The base's rate-distortion loss over a frozen base: only the context
+    model has gradients, and autograd builds no graph for the analysis. The
+    rate of every crop; the distortion, which only LRP needs (through the
+    fixed synthesis, whose backward pass costs three times the rest of the
+    step), of one crop in DISTORTION_SHARE, so the rate networks see four
+    times the crops per minute. (A latent-domain error in its place, which
+    spares the synthesis, trained an LRP that lowered the image's PSNR: the
+    synthesis mixes neighbouring elements and channels, so a correction that
+    is better element by element can be worse in pixels.) Crops without a
+    distortion report a PSNR of NaN."""
+    t = net.latents(x, level.float())
+    y_bits, z_bits = (-torch.log2(lik).flatten(1).sum(1) for lik in net.noisy_likelihoods(t))
+    bpp = (y_bits + z_bits) / (x.shape[2] * x.shape[3])
+    k = max(1, len(x) // DISTORTION_SHARE)
+    x_hat = net.g_s(t["y_rec"][:k] * t["inverse_gain"][:k]).float()
+    mse = (x_hat - x[:k]).pow(2).flatten(1).mean(1)
+    loss = bpp.mean() + (lambdas[:k] * 255**2 * mse).mean()
+    psnr = torch.full_like(bpp, float("nan"))
+    psnr[:k] = -10 * torch.log10(mse.detach().clamp(min=1e-10))
+    return loss, {"bpp": bpp.detach(), "psnr": psnr}
+
+
 def spatial_step_loss(net, x, level, lambdas, rng, y_weights=None):
     return spatial_rd_loss(net(x, level.float(), sample_chain(rng)), lambdas)
 
 
 def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
     """The network, and for a widened codec the masks of its new parts."""
-    if cfg.spatial_base and cfg.widen_from:
-        raise UsageError("train one of: a spatial layer, a widened codec")
+    if sum(map(bool, (cfg.spatial_base, cfg.widen_from, cfg.context_base))) > 1:
+        raise UsageError("train one of: a spatial layer, a widened codec, a context model over a frozen base")
+    if cfg.context_base:
+        return frozen_with_context(cfg), None
     if cfg.widen_from:
         model, masks = load_widened(cfg.widen_from, cfg.n, cfg.m, cfg.lambdas)
         base = torch.load(cfg.widen_from, map_location="cpu", weights_only=True)
@@ -363,6 +402,29 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
     chain = SpatialChain(base, cfg.n, cfg.m, cfg.lambdas)
     chain.el.warm_start(base)
     return chain, None
+
+
+def frozen_with_context(cfg: TrainConfig) -> GainedHyperprior:
+    """cfg.context_base's codec with a new context model of
+    cfg.context_slices slices, which alone trains (the base's shape is taken
+    from its checkpoint)."""
+    if not cfg.context_slices:
+        raise UsageError("--context-base needs --context-slices")
+    state = torch.load(cfg.context_base, map_location="cpu", weights_only=True)
+    base_cfg = state["config"]
+    if base_cfg.get("spatial_base") or base_cfg.get("context_slices"):
+        raise UsageError(f"{cfg.context_base} is not a base-codec checkpoint without a context model")
+    cfg.n, cfg.m, cfg.lambdas, cfg.z_channels = (base_cfg["n"], base_cfg["m"], list(base_cfg["lambdas"]),
+                                                  base_cfg.get("z_channels"))
+    cfg.prior_minutes = 0.0  # the context model's own curve starts here
+    model = GainedHyperprior(cfg.n, cfg.m, cfg.lambdas, z_channels=cfg.z_channels,
+                             context_slices=cfg.context_slices)
+    missing, unexpected = model.load_state_dict(averaged_weights(state), strict=False)
+    if unexpected or any(not k.startswith("context.") for k in missing):
+        raise UsageError(f"{cfg.context_base} does not match the network its config declares")
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("context."))
+    return model
 
 
 def compact_optimizer_state(state: dict) -> dict:

@@ -69,7 +69,7 @@ def measure(model: GainedHyperprior, images: torch.Tensor, batch: int = 8) -> di
             b = -torch.log2(gaussian_likelihood(y_hat, t["mean"], t["scale"])).flatten(1).sum(1)
             b += -torch.log2(model.z_density.likelihood(torch.round(t["z"]))).flatten(1).sum(1)
             bits[k] += b.sum().item()
-            x_hat = torch.round(model.g_s(y_hat * t["inverse_gain"]).float().clamp(0, 1) * 255)
+            x_hat = torch.round(model.g_s(t["y_rec"] * t["inverse_gain"]).float().clamp(0, 1) * 255)
             mse = (x_hat - torch.round(x * 255)).pow(2).flatten(1).mean(1)
             psnr[k] += (10 * torch.log10(255**2 / mse.clamp(min=1e-10))).sum().item()
     pixels = images.shape[2] * images.shape[3] * len(images)
