@@ -45,6 +45,8 @@ VECTORS = {
     "spatial-1-2-q4-metadata": ({"quality": 4.0, "scales": [1.0, 2.0]}, [{}, {"scale": 1.0}], [{"scale": 1.0}]),
     # From the photo with an alpha channel (with_alpha), decoded at its size and smaller.
     "single-q4-alpha": ({"quality": 4.0}, [{}, {"width": 50}], []),
+    # Made by the model with a context model (y coded slice by slice, section 5.6).
+    "single-q3-context": ({"quality": 3.0, "model_path": "models/scc-base-v2-ctx.npz"}, [{}, {"width": 60}], []),
 }
 
 
@@ -76,9 +78,12 @@ def with_metadata(png: bytes) -> bytes:
     exif[0x0112], exif[0x010F], exif[0x0132] = 6, "VectorCam", "2026:12:06 12:00:00"
     xmp = PngImagePlugin.PngInfo()
     xmp.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"/>', zip=False)
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    # The profile's creation time (header bytes 24-35) pinned, so that the
+    # vector is the same bytes whenever it is made.
+    icc[24:36] = b"".join(v.to_bytes(2, "big") for v in (2026, 12, 6, 12, 0, 0))
     buf = io.BytesIO()
-    im.save(buf, "PNG", exif=exif, icc_profile=icc, pnginfo=xmp)
+    im.save(buf, "PNG", exif=exif, icc_profile=bytes(icc), pnginfo=xmp)
     return buf.getvalue()
 
 
@@ -121,7 +126,9 @@ def main() -> int:
                 "source": {"file": str(PHOTO.relative_to(ROOT)), "sha256": sha(source)}, "vectors": {}}
     for name, (options, requests, budgets) in VECTORS.items():
         made = {"metadata": with_metadata, "alpha": with_alpha}.get(name.rsplit("-", 1)[-1], lambda s: s)
-        data = encode_file(made(source), **options).stream
+        # A model path is the checkout's (relative in expected.json).
+        data = encode_file(made(source), **{k: str(ROOT / v) if k == "model_path" else v
+                                            for k, v in options.items()}).stream
         (OUT / f"{name}.scc").write_bytes(data)
         cuts = []
         for request in budgets:

@@ -18,7 +18,7 @@ from scalecodec.codecs.encoder import Effort, Encoder, _image_input
 from scalecodec.errors import StreamError
 from scalecodec.model.file import load_model
 from scalecodec.nn.model import GainedHyperprior
-from scalecodec.training.train import averaged_weights
+from scalecodec.training.train import trained_codec
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,7 @@ def trained(tmp_path_factory):
 
 def _model(path):
     state = torch.load(path, weights_only=False)
-    model = GainedHyperprior.from_config(state["config"])
-    model.load_state_dict(averaged_weights(state))
-    return model.eval(), state
+    return trained_codec(state).eval(), state
 
 
 def test_a_new_context_model_computes_the_hyperprior_it_refines(trained):
@@ -61,7 +59,10 @@ def test_only_the_context_model_trains_over_the_frozen_base(trained, tmp_path):
     before = torch.load(base, weights_only=False)["model"]
     state = torch.load(ctx, weights_only=False)
     w = state["model"]
-    assert all(torch.equal(w[k], v) for k, v in before.items())
+    # The checkpoint holds the context model alone; the base it names is unchanged.
+    assert w and all(k.startswith("context.") for k in w)
+    model, _ = _model(ctx)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
     # The zero-initialised last layers moved: the context model learned.
     assert w["context.params.0.4.weight"].abs().sum() > 0 and w["context.lrp.2.4.weight"].abs().sum() > 0
     # Only the context model is averaged and has optimizer state.
@@ -151,3 +152,37 @@ def test_fine_grained_streams_keep_the_hyperprior_whatever_the_model_has(exporte
     fine = [Encoder(m, "cpu").encode(_photo(), 5.0, planes=True) for m in (base, ctx)]
     assert container.parse(fine[0]).chunks[0].payload == container.parse(fine[1]).chunks[0].payload
     assert Decoder(ctx).decode(fine[1]).pixels.shape == (88, 120, 3)
+
+
+def test_effort_searches_each_slice_under_its_own_tables(exported):
+    """With a context model, --effort searches slice by slice, each with the
+    tables the slices chosen before it give; the stream decodes to exactly
+    what the encoder coded, and the search chose other symbols than rounding."""
+    model = exported["ctx"]
+    encoder = Encoder(model, "cpu")
+    x = encoder._input(_image_input(_photo()))
+    payloads = {}
+    for level in (1, 2):
+        payload, y_fixed = encoder._code_layer(encoder.net, model, x, 4.0, Effort(level), size=(88, 120))
+        chunk = container.Chunk(container.ChunkKind.BASE, 0, 120, 88, payload)
+        assert np.array_equal(codec_decoder.latents(model, chunk, []), y_fixed)
+        payloads[level] = payload
+    assert payloads[1] != payloads[2]
+
+
+def test_a_dead_hidden_layer_exports_within_the_fixed_point_bounds():
+    """A hidden layer that is zero on every calibration input (a dead ReLU,
+    as training leaves in some LRP networks) once asked for 40 input fraction
+    bits of the layer after it, which fixed point refuses: export caps them."""
+    from scalecodec.exact.fixedpoint import MAX_IN_FRAC, FixedPointNetwork
+    from scalecodec.training.export import quantize_network
+
+    seq = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 8, 1), torch.nn.ReLU(), torch.nn.Conv2d(8, 2, 3, padding=1))
+    with torch.no_grad():
+        seq[2].bias.fill_(-1e3)  # never above zero: dead
+    x = torch.round(torch.randn(2, 4, 6, 6) * 2**6)
+    states = quantize_network(seq, [x], in_frac=6)
+    assert all(s["in_frac"] <= MAX_IN_FRAC for s in states)
+    out = FixedPointNetwork(states)(x[0].double().numpy()) * np.exp2(-states[-1]["out_frac"])[:, None, None]
+    assert np.allclose(out, seq[4].bias.detach().double().numpy()[:, None, None], atol=1e-3)

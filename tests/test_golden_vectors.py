@@ -113,3 +113,20 @@ def test_golden_vector_truncations_are_the_pinned_streams(name):
         assert (len(part), sha(part)) == (want["stream_bytes"], want["stream_sha256"])
         assert metadata_hashes(part) == want["metadata_sha256"]
         check_decodes(part, want["decoded"])
+
+
+def test_the_context_vector_is_coded_by_a_context_model_and_needs_1_5():
+    """Its model codes y slice by slice (section 5.6); the same bytes
+    labelled 1.4, older than context models, are refused, not misread."""
+    import dataclasses
+
+    from scalecodec.api import open_decoder
+    from scalecodec.errors import StreamError
+    from scalecodec.model.file import find_model
+
+    data = (VECTORS / EXPECTED["vectors"]["single-q3-context"]["file"]).read_bytes()
+    stream = container.parse(data)
+    assert open_decoder(str(find_model(stream.header.model_id))).model.context is not None
+    older = container.serialize(dataclasses.replace(stream, header=dataclasses.replace(stream.header, minor=4)))
+    with pytest.raises(StreamError, match="context model"):
+        decode_file(older)

@@ -9,6 +9,7 @@ the same everywhere.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -172,13 +173,10 @@ class Encoder:
         return torch.from_numpy(array).to(self.device)[None]
 
     def _latents(self, net: GainedHyperprior, parts, x: "torch.Tensor | ResidualInput", quality: float,
-                 effort: Effort = Effort(), target=None, layer: int = 0, size: tuple | None = None):
-        """x (1, C, H, W) -> z_hat, the hyper synthesis's exact outputs,
-        y's integer entropy parameters (mean, index) from them, and y's
-        latent: y itself, or with an effort above 1 y's symbols refined
-        against target() (3, H, W), what the layer's synthesis should make,
-        in 8-bit levels (made only then), plus the mean. x may come padded
-        already, with size its image's (H, W)."""
+                 size: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, "torch.Tensor"]:
+        """x (1, C, H, W) -> z_hat, the hyper synthesis's exact outputs, y
+        (after the gain) and x padded. x may come padded already, with size
+        its image's (H, W)."""
         h, w = size or x.shape[-2:]
         pad = layout.PAD
         if x.shape[-2] % pad or x.shape[-1] % pad:
@@ -187,48 +185,55 @@ class Encoder:
             gain, _ = net.gains(torch.tensor([quality - 1.0], device=self.device))
             y = analysis_in_bands(net.g_a, x) * gain
             z_hat = torch.round(net.h_a(y))[0].cpu().double().numpy()
-        hyper = parts.hyper_synthesis.values(z_hat)
-        mean, index = parts.hyper_synthesis.parameters(hyper)
-        y = y[0].cpu().double().numpy()
-        if effort.level == DEFAULT_EFFORT:
-            return z_hat, hyper, mean, index, y
-        if target is None:
-            target = x[0, :3, :h, :w].cpu().double().numpy() * 255
-        else:
-            target = target()
-        report = (lambda *a: effort.report(layer, *a)) if effort.report else None
-        # The search's rate is the hyperprior's; a context model codes its result.
-        symbols = refine(parts.synthesis, parts.y_tables, y, mean, index, target, quality,
-                         list(parts.tree["architecture"]["lambdas"]), effort.level, self.device, report)
-        return z_hat, hyper, mean, index, symbols + mean / 2**MEAN_FRAC_BITS
+        return z_hat, parts.hyper_synthesis.values(z_hat), y[0].cpu().double().numpy(), x
 
     def _code_layer(self, net: GainedHyperprior, parts, x: "torch.Tensor | ResidualInput", quality: float,
                     effort: Effort, target=None, layer: int = 0, size: tuple | None = None,
                     planes: bool = False) -> tuple[bytes, np.ndarray]:
         """x (1, C, H, W) -> (the layer's payload: whole symbols, or with
         planes trit-planes (bitstream_spec.md section 8); y_hat in 1/256 units
-        as the decoder of the whole layer will see it)."""
-        z_hat, hyper, mean, index, latent = self._latents(net, parts, x, quality, effort, target, layer, size)
+        as the decoder of the whole layer will see it). y's symbols are y
+        rounded around its means, or with an effort above 1 searched
+        (refine.py) against target() (3, H, W), what the layer's synthesis
+        should make, in 8-bit levels (made only then), run by run: with a
+        context model each slice's search has that slice's tables, which
+        depend on the slices chosen before it."""
+        z_hat, hyper, y, x = self._latents(net, parts, x, quality, size)
         z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), parts.z_tables)
+        search = None
+        if effort.level != DEFAULT_EFFORT:
+            h, w = size or x.shape[-2:]
+            target = x[0, :3, :h, :w].cpu().double().numpy() * 255 if target is None else target()
+            report = (lambda *a: effort.report(layer, *a)) if effort.report else None
+            search = partial(refine, parts.synthesis, parts.y_tables, target=target, quality=quality,
+                             lambdas=list(parts.tree["architecture"]["lambdas"]), effort=effort.level,
+                             device=self.device, report=report)
+        latent = y.copy()  # the chosen slices' values, y beyond them: what a slice's search sees
 
-        def rounded(mean_fixed: np.ndarray, channels: slice) -> np.ndarray:
-            return np.rint(latent[channels] - mean_fixed / 2**MEAN_FRAC_BITS).astype(np.int64)
+        def choose(mean: np.ndarray, index: np.ndarray, a: int, b: int) -> np.ndarray:
+            if search is None:
+                return np.rint(y[a:b] - mean / 2**MEAN_FRAC_BITS).astype(np.int64)
+            whole = (a, b) == (0, len(y))
+            symbols = search(y[a:b], mean, index, channels=None if whole else (a, b), latent=latent)
+            latent[a:b] = symbols + mean / 2**MEAN_FRAC_BITS
+            return symbols
 
         if planes:
             # Every cut needs the prior it has whole: the hyperprior's (section 8).
-            symbols = rounded(mean, slice(None))
+            mean, index = parts.hyper_synthesis.parameters(hyper)
+            symbols = choose(mean, index, 0, len(y))
             head, segments, trits = encode_planes(symbols, index, parts.y_tables)
             checksum = layout.prior_checksum(mean, index)
             payload = fine.pack(fine.FinePayload(checksum, z_bytes, head, tuple(segments), tuple(trits)))
             return payload, symbols * 2**MEAN_FRAC_BITS + mean
-        runs = layout.y_runs(parts) or [(0, latent.shape[0])]
+        runs = layout.y_runs(parts) or [(0, len(y))]
         chosen = []
 
-        def choose(k: int, mean_k: np.ndarray, index_k: np.ndarray) -> np.ndarray:
-            chosen.append(rounded(mean_k, slice(*runs[k])))
+        def code(k: int, mean: np.ndarray, index: np.ndarray) -> np.ndarray:
+            chosen.append(choose(mean, index, *runs[k]))
             return chosen[-1]
 
-        y_fixed, mean, index = layout.code_latent(parts, hyper, choose)
+        y_fixed, mean, index = layout.code_latent(parts, hyper, code)
         symbols = np.concatenate(chosen)
         payload = layout.pack(layout.prior_checksum(mean, index), z_hat.size, z_bytes, symbols.size,
                               encode_symbols(symbols, index, parts.y_tables, layout.y_runs(parts)))

@@ -134,12 +134,18 @@ def _threads(device: torch.device):
 
 def refine(synthesis: FixedPointSynthesis, tables: PmfTables, y: np.ndarray, mean: np.ndarray,
            index: np.ndarray, target: np.ndarray, quality: float, lambdas: list[float], effort: int,
-           device: torch.device, report: Callable[[int, int, float, float], None] | None = None) -> np.ndarray:
+           device: torch.device, report: Callable[[int, int, float, float], None] | None = None,
+           channels: tuple[int, int] | None = None, latent: np.ndarray | None = None) -> np.ndarray:
     """Symbols (M, h, w) int64 for latents y (float, after the gain), integer
     means (1/256 units) and table indexes, against target (3, H, W), the
     input in 8-bit levels (H, W at most 16h, 16w: the rest is padding the
     decoder crops). effort 1 rounds y; higher efforts search.
-    report(iteration, iterations, bits, mse) is called as the search goes."""
+    report(iteration, iterations, bits, mse) is called as the search goes.
+
+    With channels (a, b), y, mean and index are those channels' only (a
+    context model's slice, whose tables depend on the slices before it), and
+    the synthesis sees them within latent (M, h, w), every other channel's
+    value in latent units: the slices already chosen, and y beyond."""
     symbols = np.rint(y - mean / 2**MEAN_FRAC_BITS).astype(np.int64)
     iterations = ITERATIONS[effort - 1]
     if effort == DEFAULT_EFFORT:
@@ -147,10 +153,11 @@ def refine(synthesis: FixedPointSynthesis, tables: PmfTables, y: np.ndarray, mea
     with _threads(device), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(SEED)
         return _search(synthesis, tables, y, mean, index, target, quality, lambdas, iterations,
-                       device, report, symbols)
+                       device, report, symbols, channels, latent)
 
 
-def _search(synthesis, tables, y, mean, index, target, quality, lambdas, iterations, device, report, symbols):
+def _search(synthesis, tables, y, mean, index, target, quality, lambdas, iterations, device, report, symbols,
+            channels, latent):
     quality_fixed = round(quality * 256) - 256
     net = FloatSynthesis(synthesis).to(device)
     gain = torch.from_numpy(inverse_gain(synthesis, quality_fixed)).float().to(device)[None, :, None, None]
@@ -160,12 +167,21 @@ def _search(synthesis, tables, y, mean, index, target, quality, lambdas, iterati
     rate = CodeLength(tables, index, device)
     lam = lambda_at(lambdas, quality)
     pixels = h * w
+    if channels is None:
+        def decoded(s):
+            return s + mu
+    else:
+        a, b = channels
+        rest = torch.from_numpy(latent).float().to(device)[None]
+
+        def decoded(s):
+            return torch.cat([rest[:, :a], s + mu, rest[:, b:]], 1)
 
     def cost(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """RD cost per pixel as in training: bits per pixel + lambda * 255^2 *
         MSE on the [0, 1] scale, which is lambda * MSE in 8-bit levels."""
         bits = rate(s)
-        mse = (net((s + mu) * gain)[..., :h, :w] - x).pow(2).mean()
+        mse = (net(decoded(s) * gain)[..., :h, :w] - x).pow(2).mean()
         return bits / pixels + lam * mse, bits, mse
 
     with torch.no_grad():

@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 ACT_BITS = 15  # activations are signed 16-bit integers
 WEIGHT_BITS = 15
 ACT_LIMIT = 2.0**ACT_BITS - 1
+MAX_IN_FRAC = 30  # a layer's input fraction bits
 EXACT_LIMIT = 2.0**53
 _BAND_ELEMENTS = 1 << 22  # bounds the im2col buffer of one band of rows
 _IGDN_CHUNK = 1 << 19  # elements of one GDN temporary: 4 MiB, cache-sized
@@ -84,8 +85,8 @@ class FixedPointLayer:
         for name, values in (("bias", self.bias), ("weight_frac", self.weight_frac), ("out_frac", self.out_frac)):
             if values.shape != (outputs,):
                 raise ValueError(f"a {self.kind} layer's {name} has shape {values.shape}, not ({outputs},)")
-        if not 0 <= self.in_frac <= 30:
-            raise ValueError(f"a {self.kind} layer's in_frac {self.in_frac} is outside 0..30")
+        if not 0 <= self.in_frac <= MAX_IN_FRAC:
+            raise ValueError(f"a {self.kind} layer's in_frac {self.in_frac} is outside 0..{MAX_IN_FRAC}")
         if self.kind == "igdn" and (self.weight.min() < 0 or self.bias.min() <= 0):
             # Its square root needs a positive argument.
             raise ValueError("an igdn layer needs gamma >= 0 and beta > 0")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..entropy.tables import PmfTables
-from ..exact.fixedpoint import ACT_BITS, ACT_LIMIT, WEIGHT_BITS, FixedPointNetwork
+from ..exact.fixedpoint import ACT_BITS, ACT_LIMIT, MAX_IN_FRAC, WEIGHT_BITS, FixedPointNetwork
 from ..nn.gdn import GDN
 from ..nn.enhancement import PAD
 from ..nn.liff import LocalImplicitFilter
@@ -25,7 +25,7 @@ from ..exact.liff import HEAD_LIMIT, INPUT_FRAC, FixedPointLiff
 from ..model.file import FORMAT, write_model
 from ..exact.prior import FixedPointHyperSynthesis
 from .data import PatchPool
-from .train import averaged_weights
+from .train import trained_codec
 from .spatial import SpatialChain, to_8bit
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,11 @@ def quantize_network(seq: torch.nn.Sequential, inputs: list[torch.Tensor], in_fr
             bias = torch.round(m.bias.double() * torch.exp2(w_frac + in_frac))
             kind = "deconv" if transposed else "conv"
         out_frac = _frac_bits(maxima[j], ACT_BITS, headroom=2.0).expand(len(w_frac)).clone()
+        if j < len(ops) - 1:
+            # The next layer's input fraction bits, which fixed point bounds
+            # (30): a layer whose outputs were all (nearly) zero on the
+            # calibration data, a dead one, would otherwise ask for ~40.
+            out_frac = out_frac.clamp(max=MAX_IN_FRAC)
         if kind == "conv" and m.stride != (1, 1):
             raise TypeError("fixed-point convolutions have stride 1")
         states.append({"kind": kind, "weight": weight.numpy().astype(np.int32),
@@ -312,10 +317,8 @@ def export(checkpoint: Path, data: Path, out: Path) -> str:
         chain.eval()
         tree = {"format": FORMAT, **codec_tree(chain.base, patches), "enhancement": enhancement_tree(chain, patches)}
     else:
-        model = GainedHyperprior.from_config(cfg)
         # What a run averaged is what ships (the weights where it kept no average).
-        model.load_state_dict(averaged_weights(state))
-        model.eval()
+        model = trained_codec(state).eval()
         tree = {"format": FORMAT, **codec_tree(model, patches)}
     tree["training"] = _training_record(state)
     out.parent.mkdir(parents=True, exist_ok=True)

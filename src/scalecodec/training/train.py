@@ -170,7 +170,8 @@ class Trainer:
         if saved != wanted:
             raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
                              f"use another --workdir or the same options")
-        self.model.load_state_dict(state["model"])
+        # A context run's checkpoint holds its context model only (save).
+        self.model.load_state_dict(state["model"], strict=not self.cfg.context_base)
         self.opt.load_state_dict(restore_optimizer_state(state["optimizer"]))
         if self.ema is not None:
             averaged = averaged_weights(state)
@@ -185,7 +186,9 @@ class Trainer:
         if self.rank != 0:
             return
         tmp = self.ckpt_path.with_suffix(".tmp")
-        weights = self.model.state_dict()
+        # A frozen base is its own checkpoint's (cfg.context_base): not copied.
+        weights = {k: v for k, v in self.model.state_dict().items()
+                   if not self.cfg.context_base or k.startswith("context.")}
         torch.save(
             {
                 "model": weights,
@@ -424,6 +427,23 @@ def frozen_with_context(cfg: TrainConfig) -> GainedHyperprior:
         raise UsageError(f"{cfg.context_base} does not match the network its config declares")
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith("context."))
+    return model
+
+
+def trained_codec(state: dict) -> GainedHyperprior:
+    """A base-codec checkpoint's network with the weights that ship (its
+    average, where it kept one). A context run's checkpoint holds only its
+    context model; the frozen base comes from the checkpoint it names."""
+    cfg = state["config"]
+    if not cfg.get("context_base"):
+        model = GainedHyperprior.from_config(cfg)
+        model.load_state_dict(averaged_weights(state))
+        return model
+    model = frozen_with_context(TrainConfig(**cfg))
+    weights = averaged_weights(state)
+    if any(not k.startswith("context.") for k in weights):
+        raise UsageError("a context run's checkpoint holds weights beyond its context model")
+    model.load_state_dict(weights, strict=False)
     return model
 
 
