@@ -200,19 +200,16 @@ class Encoder:
         depend on the slices chosen before it."""
         z_hat, hyper, y, x = self._latents(net, parts, x, quality, size)
         z_bytes = encode_symbols(z_hat.astype(np.int64), layout.z_table_ids(z_hat.shape), parts.z_tables)
-        search = None
-        if effort.level != DEFAULT_EFFORT:
+        if effort.level != DEFAULT_EFFORT:  # rounding needs no target
             h, w = size or x.shape[-2:]
             target = x[0, :3, :h, :w].cpu().double().numpy() * 255 if target is None else target()
-            report = (lambda *a: effort.report(layer, *a)) if effort.report else None
-            search = partial(refine, parts.synthesis, parts.y_tables, target=target, quality=quality,
-                             lambdas=list(parts.tree["architecture"]["lambdas"]), effort=effort.level,
-                             device=self.device, report=report)
+        report = (lambda *a: effort.report(layer, *a)) if effort.report else None
+        search = partial(refine, parts.synthesis, parts.y_tables, target=target, quality=quality,
+                         lambdas=list(parts.tree["architecture"]["lambdas"]), effort=effort.level,
+                         device=self.device, report=report)
         latent = y.copy()  # the chosen slices' values, y beyond them: what a slice's search sees
 
         def choose(mean: np.ndarray, index: np.ndarray, a: int, b: int) -> np.ndarray:
-            if search is None:
-                return np.rint(y[a:b] - mean / 2**MEAN_FRAC_BITS).astype(np.int64)
             whole = (a, b) == (0, len(y))
             symbols = search(y[a:b], mean, index, channels=None if whole else (a, b), latent=latent)
             latent[a:b] = symbols + mean / 2**MEAN_FRAC_BITS

@@ -13,6 +13,8 @@ Only convolutions and ReLU, so the decoder can run them in exact fixed point
 (scalecodec.exact.fixedpoint), as it runs the hyper synthesis.
 """
 
+from itertools import accumulate
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -57,8 +59,8 @@ class ChannelContext(nn.Module):
 
     @property
     def bounds(self) -> list[tuple[int, int]]:
-        ends = torch.tensor(self.sizes).cumsum(0).tolist()
-        return [(e - s, e) for s, e in zip(self.sizes, ends)]
+        """Each slice's channels [a, b) of y, in order."""
+        return [(e - s, e) for s, e in zip(self.sizes, accumulate(self.sizes))]
 
     def forward(self, y: torch.Tensor, mean_h: torch.Tensor, scale_h: torch.Tensor) -> dict:
         """y and the hyperprior's mean and scale (B, M, h, w) -> the context

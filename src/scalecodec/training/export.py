@@ -172,26 +172,17 @@ def calibration_patches(data: Path, batches: int = 28):
 
 
 @torch.no_grad()
-def calibration_latents(model: GainedHyperprior, inputs: list[torch.Tensor]):
-    """z and dequantized y (after the inverse gain) of the codec's inputs,
-    every quality level in turn."""
-    zs, ys = [], []
-    for i, x in enumerate(inputs):
-        t = model.latents(x, torch.full((x.shape[0],), float(i % model.levels)))
-        zs.append(t["z"])
-        ys.append(t["y_rec"] * t["inverse_gain"])
-    return zs, ys
-
-
-@torch.no_grad()
 def codec_tree(model: GainedHyperprior, inputs: list[torch.Tensor]) -> dict:
     """A gained hyperprior's part of a model file: the encoder's float
-    weights and the decoder's integer networks and tables."""
-    z, y = calibration_latents(model, inputs)
+    weights and the decoder's integer networks and tables, calibrated on the
+    latents of the codec's inputs, every quality level in turn."""
+    latents = [model.latents(x, torch.full((x.shape[0],), float(i % model.levels))) for i, x in enumerate(inputs)]
+    z = [t["z"] for t in latents]
+    y = [t["y_rec"] * t["inverse_gain"] for t in latents]  # dequantized, as the synthesis gets it
     hyper = hyper_synthesis_state(model, z)
     synthesis = synthesis_state(model, y)
     _report_fixed_point_error(model, hyper, synthesis, z, y)
-    context = {"context": context_state(model, inputs)} if model.context is not None else {}
+    context = {"context": context_state(model, latents)} if model.context is not None else {}
     return {
         "architecture": {"kind": "gained-mean-scale-hyperprior", "n": model.n, "m": model.m,
                          "z_channels": model.z_channels, "lambdas": model.lambdas.tolist(),
@@ -207,14 +198,13 @@ def codec_tree(model: GainedHyperprior, inputs: list[torch.Tensor]) -> dict:
 
 
 @torch.no_grad()
-def context_state(model: GainedHyperprior, inputs: list[torch.Tensor]) -> dict:
+def context_state(model: GainedHyperprior, latents: list[dict]) -> dict:
     """The context model's networks in fixed point (scalecodec.exact.context),
-    each calibrated on its own inputs from the codec's inputs, every quality
-    level in turn; an input's fraction bits fit its largest value twice."""
+    each calibrated on its own inputs from the calibration latents (codec_tree);
+    an input's fraction bits fit its largest value twice."""
     bounds = model.context.bounds
     params_in, lrp_in = [[] for _ in bounds], [[] for _ in bounds]
-    for i, x in enumerate(inputs):
-        t = model.latents(x, torch.full((x.shape[0],), float(i % model.levels)))
+    for t in latents:
         mean, scale, hats = t["hyper_mean"].double(), t["hyper_scale"].double(), t["y_hat"].double()
         for k, (a, b) in enumerate(bounds):
             params_in[k].append(torch.cat([mean[:, a:b], scale[:, a:b], hats[:, :a]], 1))
