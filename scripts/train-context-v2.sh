@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Issue 27's first measurement: a channel-conditional context model trained
-# alone over the shipped base codec (scc-base-v2), every part of which stays
+# Issue 27's measurement: a channel-conditional context model trained alone
+# over the shipped base codec (scc-base-v2), every part of which stays
 # frozen, so its learning curve (held-out photos, against v2 itself) is the
 # context model's gain on fixed transforms. Resumable: run it again.
-# --minutes is the run's total over every resume (the first stretch used 75);
-# a larger total than the last is a warm restart of the learning-rate schedule.
+# NAME picks the run (training-state/scc-NAME.*): context-v2 had networks 64
+# wide (75 minutes; decoding took 1.51x v2's time), context-v2-b has
+# parameter networks 48 wide and LRP networks 16 wide (half the decoder's
+# multiplications). --minutes is the run's total over every resume; a larger
+# total than the last is a warm restart of the learning-rate schedule.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORK=${WORK:-runs/context-v2}
+NAME=${NAME:-context-v2-b}
+WORK=${WORK:-runs/$NAME}
 BASE=training-state/scc-base-v2.checkpoint.pt
-STATE=training-state/scc-context-v2
+STATE=training-state/scc-$NAME
+HIDDEN=$([ "$NAME" = context-v2 ] && echo 64,64 || echo 48,16)
 mkdir -p "$WORK"
 if [ ! -f "$WORK/checkpoint.pt" ] && [ -f "$STATE.checkpoint.pt" ]; then
     for f in checkpoint.pt train_log.jsonl val_log.jsonl val_reference.json; do
@@ -17,6 +22,6 @@ if [ ! -f "$WORK/checkpoint.pt" ] && [ -f "$STATE.checkpoint.pt" ]; then
     done
 fi
 exec nice -n 10 .venv/bin/scc train "${TRAIN_DATA:-../shared/data/train}" --workdir "$WORK" \
-    --context-base "$BASE" --context-slices "${SLICES:-6}" \
+    --context-base "$BASE" --context-slices "${SLICES:-6}" --context-hidden "$HIDDEN" \
     --ema 0.999 --val-minutes 10 --val-reference "$BASE" \
-    --crop 192 --batch 8 --lr 5e-4 --threads "${THREADS:-1}" --minutes "${MINUTES:-240}" "$@"
+    --crop 192 --batch 8 --lr 5e-4 --threads "${THREADS:-2}" --minutes "${MINUTES:-110}" "$@"

@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     photos = _photos(tmp / "photos", 3)
     base = _toy_base(tmp, photos)
     args = ("train", photos, "--workdir", tmp / "ctx", "--context-base", base, "--context-slices", 3,
-            "--batch", 4, "--crop", 64, "--threads", 1, "--ema", 0.9)
+            "--context-hidden", "8,4", "--batch", 4, "--crop", 64, "--threads", 1, "--ema", 0.9)
     scc(*args, "--minutes", 0.04, check=True)
     r = scc(*args, "--minutes", 0.08, check=True)
     assert b"resumed" in r.stderr
@@ -65,6 +65,11 @@ def test_only_the_context_model_trains_over_the_frozen_base(trained, tmp_path):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
     # The zero-initialised last layers moved: the context model learned.
     assert w["context.params.0.4.weight"].abs().sum() > 0 and w["context.lrp.2.4.weight"].abs().sum() > 0
+    # Its networks have the widths asked for, and a resume with others is refused.
+    assert w["context.params.1.0.weight"].shape[0] == 8 and w["context.lrp.1.2.weight"].shape[0] == 4
+    r = scc("train", photos, "--workdir", ctx.parent, "--context-base", base, "--context-slices", 3,
+            "--context-hidden", "8,8", "--minutes", 0.2)
+    assert r.returncode == 2 and b"different network" in r.stderr
     # Only the context model is averaged and has optimizer state.
     assert set(state["ema_delta"]) == {k for k in w if k.startswith("context.")}
     # A checkpoint that already has a context model is not a base for one.

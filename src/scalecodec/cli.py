@@ -538,10 +538,12 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
                    "train it alone, the base frozen (its shape comes from the checkpoint).")
 @click.option("--context-slices", type=click.IntRange(1, 64), default=None,
               help="With --context-base: the slices y is split into.")
+@click.option("--context-hidden", default="64,64", show_default=True,
+              help="With --context-base: the widths of the parameter and the LRP networks.")
 @user_errors
 def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spatial_base,
           lambdas, widen_from, new_only_minutes, joint_lr, rate_ramp_minutes, val_minutes, val_reference,
-          context_base, context_slices):
+          context_base, context_slices, context_hidden):
     """Train the variable-rate codec on the photos in DATA; with
     --spatial-base, the spatial enhancement layer over a trained base codec.
 
@@ -559,6 +561,12 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spa
         raise click.BadParameter("a comma-separated list of numbers", param_hint="--lambdas")
     if len(levels) < 2 or any(b <= a for a, b in zip(levels, levels[1:])) or levels[0] <= 0:
         raise click.BadParameter("two or more positive values, increasing", param_hint="--lambdas")
+    try:
+        hidden = tuple(int(v) for v in context_hidden.split(","))
+    except ValueError:
+        hidden = ()
+    if len(hidden) != 2 or min(hidden) < 1:
+        raise click.BadParameter("two positive widths, e.g. 48,16", param_hint="--context-hidden")
     if not 0 <= ema < 1:
         raise click.BadParameter("a decay in [0, 1), e.g. 0.999", param_hint="--ema")
     cfg = TrainConfig(data=data, workdir=workdir, n=n, m=m, lambdas=levels, batch=batch, crop=crop,
@@ -566,7 +574,7 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spa
                       widen_from=widen_from, new_only_minutes=new_only_minutes, joint_lr=joint_lr,
                       rate_ramp_minutes=rate_ramp_minutes, val_minutes=val_minutes,
                       val_reference=val_reference, context_base=context_base,
-                      context_slices=context_slices or 0)
+                      context_slices=context_slices or 0, context_hidden=hidden)
     Trainer(cfg).run()
 
 

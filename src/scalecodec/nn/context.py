@@ -49,13 +49,16 @@ class ChannelContext(nn.Module):
     slice k, within +-LRP_BOUND. The contexts are the rounded latents, not
     the corrected ones, so LRP serves the reconstruction alone."""
 
-    def __init__(self, m: int, slices: int, hidden: int = 64):
+    def __init__(self, m: int, slices: int, hidden: tuple[int, int] = (64, 64)):
+        """hidden: the parameter networks' and the LRP networks' widths. The
+        decoder's time grows with them (issue 27 asks at most 1.3x the
+        hyperprior's), and LRP earns less than the parameters do."""
         super().__init__()
         self.sizes = slice_sizes(m, slices)
-        self.hidden = hidden
+        self.hidden = tuple(hidden)
         before = [sum(self.sizes[:k]) for k in range(slices)]
-        self.params = nn.ModuleList(_head(2 * s + b, hidden, 2 * s) for s, b in zip(self.sizes, before))
-        self.lrp = nn.ModuleList(_head(2 * s + b, hidden, s) for s, b in zip(self.sizes, before))
+        self.params = nn.ModuleList(_head(2 * s + b, hidden[0], 2 * s) for s, b in zip(self.sizes, before))
+        self.lrp = nn.ModuleList(_head(2 * s + b, hidden[1], s) for s, b in zip(self.sizes, before))
 
     @property
     def bounds(self) -> list[tuple[int, int]]:

@@ -18,7 +18,8 @@ class GainedHyperprior(nn.Module):
     """
 
     def __init__(self, n: int, m: int, lambdas: list[float], in_channels: int = 3,
-                 z_channels: int | None = None, context_slices: int = 0):
+                 z_channels: int | None = None, context_slices: int = 0,
+                 context_hidden: tuple[int, int] = (64, 64)):
         super().__init__()
         # z_channels is the hyper networks' width (z's channels); it is n
         # unless the transforms were widened alone (scalecodec.training.widen).
@@ -30,7 +31,7 @@ class GainedHyperprior(nn.Module):
         self.h_s = HyperSynthesis(self.z_channels, m)
         self.z_density = FactorizedDensity(self.z_channels)
         # A channel-conditional entropy model over the hyperprior (0: none).
-        self.context = ChannelContext(m, context_slices) if context_slices else None
+        self.context = ChannelContext(m, context_slices, context_hidden) if context_slices else None
         # High-rate theory: the optimal step shrinks as lambda^-1/2, so start there.
         ref = lambdas[len(lambdas) // 2]
         log_gain = torch.tensor([0.5 * torch.log(torch.tensor(l / ref)).item() for l in lambdas])
@@ -41,7 +42,8 @@ class GainedHyperprior(nn.Module):
     def from_config(cls, cfg: dict) -> "GainedHyperprior":
         """The network a checkpoint's config describes (weights not loaded)."""
         return cls(cfg["n"], cfg["m"], cfg["lambdas"], z_channels=cfg.get("z_channels"),
-                   context_slices=cfg.get("context_slices", 0))
+                   context_slices=cfg.get("context_slices", 0),
+                   context_hidden=tuple(cfg.get("context_hidden", (64, 64))))
 
     @property
     def levels(self) -> int:

@@ -60,6 +60,8 @@ class TrainConfig:
     z_channels: int | None = None
     # Slices of a channel-conditional context model over the hyperprior (0: none).
     context_slices: int = 0
+    # The widths of its parameter and LRP networks.
+    context_hidden: tuple[int, int] = (64, 64)
     # A base-codec checkpoint to add the context model to, every part of the
     # base frozen: the context model's gain on fixed transforms (issue 27).
     context_base: str | None = None
@@ -165,12 +167,14 @@ class Trainer:
                  "z_channels": state["config"].get("z_channels") or state["config"]["n"],
                  "spatial": bool(state["config"].get("spatial_base")),
                  "widen": bool(state["config"].get("widen_from")),
-                 "context": state["config"].get("context_slices", 0)}
+                 "context": state["config"].get("context_slices", 0),
+                 "context_hidden": tuple(state["config"].get("context_hidden", (64, 64)))}
         wanted = {**{k: getattr(self.cfg, k) for k in ("n", "m", "lambdas")},
                   "z_channels": self.cfg.z_channels or self.cfg.n,
                   "spatial": bool(self.cfg.spatial_base),
                   "widen": bool(self.cfg.widen_from),
-                  "context": self.cfg.context_slices}
+                  "context": self.cfg.context_slices,
+                  "context_hidden": tuple(self.cfg.context_hidden)}
         if saved != wanted:
             raise UsageError(f"{self.ckpt_path} holds a different network ({saved}); "
                              f"use another --workdir or the same options")
@@ -419,7 +423,7 @@ def frozen_with_context(cfg: TrainConfig) -> GainedHyperprior:
                                                   base_cfg.get("z_channels"))
     cfg.prior_minutes = 0.0  # the context model's own curve starts here
     model = GainedHyperprior(cfg.n, cfg.m, cfg.lambdas, z_channels=cfg.z_channels,
-                             context_slices=cfg.context_slices)
+                             context_slices=cfg.context_slices, context_hidden=cfg.context_hidden)
     missing, unexpected = model.load_state_dict(averaged_weights(state), strict=False)
     if unexpected or any(not k.startswith("context.") for k in missing):
         raise UsageError(f"{cfg.context_base} does not match the network its config declares")
