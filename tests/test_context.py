@@ -78,6 +78,48 @@ def test_only_the_context_model_trains_over_the_frozen_base(trained, tmp_path):
     assert r.returncode == 2 and b"without a context model" in r.stderr
 
 
+def test_the_codec_and_its_context_model_train_together_from_a_context_run(trained, tmp_path):
+    """The base campaign's next step (issue 27): its codec, a context model
+    started from a context run's, and every part training."""
+    base, ctx, photos = trained
+    start = torch.load(base, weights_only=False)
+    args = ("train", photos, "--workdir", tmp_path / "joint", "--channels", 8, "--latent-channels", 12,
+            "--lambdas", ",".join(map(str, start["config"]["lambdas"])), "--widen-from", base,
+            "--context-slices", 3, "--context-hidden", "8,4", "--batch", 2, "--crop", 64, "--threads", 1)
+    scc(*args, "--context-from", ctx, "--minutes", 0.05, check=True)
+    state = torch.load(tmp_path / "joint" / "checkpoint.pt", weights_only=False)
+    w, from_ctx = state["model"], torch.load(ctx, weights_only=False)
+    assert state["config"]["context_slices"] == 3 and not state["config"]["context_base"]
+    # Both the base's weights and the context model's moved from where they started.
+    assert not torch.equal(w["g_a.0.weight"], start["model"]["g_a.0.weight"])
+    started = from_ctx["model"]["context.params.2.4.weight"] + from_ctx["ema_delta"]["context.params.2.4.weight"]
+    assert not torch.equal(w["context.params.2.4.weight"], started)
+    assert (w["context.params.2.4.weight"] - started).abs().max() < 0.05  # moved from there, not from zero
+    # It exports as any codec with a context model does.
+    model, _ = _model(tmp_path / "joint" / "checkpoint.pt")
+    assert model.context is not None and model.context.hidden == (8, 4)
+    # A context model of another shape is not a start.
+    r = scc(*args[:-6], "--workdir", tmp_path / "other", "--context-slices", 2, "--context-from", ctx,
+            "--minutes", 0.01)
+    assert r.returncode == 2 and b"is not a context run with 2 slices" in r.stderr
+
+
+def test_a_codec_with_a_context_model_also_learns_the_hyperprior_fine_grained_streams_use(trained):
+    from scalecodec.training.train import HYPER_RATE_WEIGHT, rd_loss
+
+    model, _ = _model(trained[1])
+    x = torch.rand(2, 3, 64, 64)
+    out = model(x, torch.tensor([1.0, 4.0]))
+    hyper_bits = -torch.log2(out["hyper_likelihood"]).flatten(1).sum(1) / (64 * 64)
+    with_hyper, stats = rd_loss(out, x, model.lambdas[:2].float())
+    alone, _ = rd_loss({k: v for k, v in out.items() if k != "hyper_likelihood"}, x, model.lambdas[:2].float())
+    assert torch.allclose(with_hyper - alone, HYPER_RATE_WEIGHT * hyper_bits.mean(), atol=1e-4)
+    assert hyper_bits.mean() > 0.01
+    # The reported rate is the context model's alone.
+    context_bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in out["likelihoods"]) / (64 * 64)
+    assert torch.allclose(stats["bpp"], context_bits)
+
+
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory):
     """The toy base and its context model as model files. The context

@@ -537,13 +537,17 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
               help="Add a channel-conditional context model to this base-codec checkpoint and "
                    "train it alone, the base frozen (its shape comes from the checkpoint).")
 @click.option("--context-slices", type=click.IntRange(1, 64), default=None,
-              help="With --context-base: the slices y is split into.")
+              help="A channel-conditional context model with this many slices of y: trained alone "
+                   "with --context-base, with the codec otherwise.")
 @click.option("--context-hidden", default="64,64", show_default=True,
-              help="With --context-base: the widths of the parameter and the LRP networks.")
+              help="With --context-slices: the widths of the parameter and the LRP networks.")
+@click.option("--context-from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="With --widen-from and --context-slices: start the context model from this "
+                   "--context-base run's checkpoint (else from the hyperprior it refines).")
 @user_errors
 def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spatial_base,
           lambdas, widen_from, new_only_minutes, joint_lr, rate_ramp_minutes, val_minutes, val_reference,
-          context_base, context_slices, context_hidden):
+          context_base, context_slices, context_hidden, context_from):
     """Train the variable-rate codec on the photos in DATA; with
     --spatial-base, the spatial enhancement layer over a trained base codec.
 
@@ -574,7 +578,8 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spa
                       widen_from=widen_from, new_only_minutes=new_only_minutes, joint_lr=joint_lr,
                       rate_ramp_minutes=rate_ramp_minutes, val_minutes=val_minutes,
                       val_reference=val_reference, context_base=context_base,
-                      context_slices=context_slices or 0, context_hidden=hidden)
+                      context_slices=context_slices or 0, context_hidden=hidden,
+                      context_from=context_from)
     Trainer(cfg).run()
 
 

@@ -83,17 +83,26 @@ class GainedHyperprior(nn.Module):
         """Training pass: uniform noise for rates, rounding for reconstruction."""
         t = self.latents(x, quality)
         x_hat = self.g_s(t["y_rec"] * t["inverse_gain"]).float()
-        return {"x_hat": x_hat, "likelihoods": self.noisy_likelihoods(t)}
+        y_lik, z_lik, hyper_lik = self.noisy_likelihoods(t)
+        out = {"x_hat": x_hat, "likelihoods": (y_lik, z_lik)}
+        if self.context is not None:
+            # Fine-grained streams code y under the hyperprior alone (every
+            # cut has it), so it keeps a rate of its own to learn from.
+            out["hyper_likelihood"] = hyper_lik
+        return out
 
-    def noisy_likelihoods(self, t: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """y's and z's likelihoods under additive uniform noise (the training
+    def noisy_likelihoods(self, t: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """y's likelihood under the prior, z's, and y's under the hyperprior
+        alone (the same noise), under additive uniform noise (the training
         proxy for rounding). They stay in fp32 even under bf16 autocast:
         log-likelihoods of nearly-certain symbols need the mantissa."""
         y, z = t["y"], t["z"]
         with torch.autocast(device_type=y.device.type, enabled=False):
             z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
-            y_lik = gaussian_likelihood(y + torch.empty_like(y).uniform_(-0.5, 0.5), t["mean"], t["scale"])
-        return y_lik, z_lik
+            noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            y_lik = gaussian_likelihood(noisy, t["mean"], t["scale"])
+            hyper_lik = y_lik if self.context is None else gaussian_likelihood(noisy, t["hyper_mean"], t["hyper_scale"])
+        return y_lik, z_lik, hyper_lik
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:

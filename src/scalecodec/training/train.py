@@ -23,7 +23,7 @@ from ..nn.model import GainedHyperprior
 from .data import PatchPool
 from .spatial import SpatialChain, sample_chain, spatial_rd_loss
 from .validation import LearningCurve, held_out_files
-from .widen import NewOnly, load_widened
+from .widen import NewOnly, averaged_weights, load_widened
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,9 @@ class TrainConfig:
     # A base-codec checkpoint to add the context model to, every part of the
     # base frozen: the context model's gain on fixed transforms (issue 27).
     context_base: str | None = None
+    # A context run's checkpoint (context_base) whose context model a codec
+    # with one (context_slices, no context_base) starts from.
+    context_from: str | None = None
     # Training minutes behind the widened checkpoint, so that the learning
     # curve continues its base's (set from the checkpoint, not by hand).
     prior_minutes: float = 0.0
@@ -92,10 +95,18 @@ def learning_rate(cfg: TrainConfig, progress: float) -> float:
     return cfg.lr * (1 - 0.99 * t)
 
 
+# The weight of y's bits under the hyperprior alone beside those under the
+# context model, in a codec trained with one: fine-grained streams code with
+# the former, single-layer streams (the product's first) with the latter.
+HYPER_RATE_WEIGHT = 0.5
+
+
 def rd_loss(model_out: dict, x: torch.Tensor, lambdas: torch.Tensor,
             y_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Per-sample R + lambda * 255^2 * MSE, averaged over the batch; y_weights
     (M,) weighs each latent channel's bits in the loss (not in the reported bpp).
+    With a context model, R adds HYPER_RATE_WEIGHT times y's bits under the
+    hyperprior alone (hyper_likelihood; not in the reported bpp either).
     x_hat may hold the first k crops only: their distortion stands for the
     batch's, and the others report a PSNR of NaN."""
     pixels = x.shape[2] * x.shape[3]
@@ -104,6 +115,9 @@ def rd_loss(model_out: dict, x: torch.Tensor, lambdas: torch.Tensor,
     weighted = bpp
     if y_weights is not None:
         weighted = ((y_bits * y_weights[:, None, None]).flatten(1).sum(1) + z_bits.flatten(1).sum(1)) / pixels
+    if "hyper_likelihood" in model_out:
+        hyper_bits = -torch.log2(model_out["hyper_likelihood"]).flatten(1).sum(1)
+        weighted = weighted + HYPER_RATE_WEIGHT * hyper_bits / pixels
     k = len(model_out["x_hat"])
     mse = (model_out["x_hat"] - x[:k]).pow(2).flatten(1).mean(1)
     loss = weighted.mean() + (lambdas[:k] * 255**2 * mse).mean()
@@ -373,7 +387,7 @@ def context_step_loss(net, x, level, lambdas, rng, y_weights=None):
     t = net.latents(x, level.float())
     k = max(1, len(x) // DISTORTION_SHARE)
     x_hat = net.g_s(t["y_rec"][:k] * t["inverse_gain"][:k]).float()
-    return rd_loss({"x_hat": x_hat, "likelihoods": net.noisy_likelihoods(t)}, x, lambdas)
+    return rd_loss({"x_hat": x_hat, "likelihoods": net.noisy_likelihoods(t)[:2]}, x, lambdas)
 
 
 def spatial_step_loss(net, x, level, lambdas, rng, y_weights=None):
@@ -386,14 +400,17 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
         raise UsageError("train one of: a spatial layer, a widened codec, a context model over a frozen base")
     if cfg.context_base:
         return frozen_with_context(cfg), None
+    if cfg.context_from and not (cfg.context_slices and cfg.widen_from):
+        raise UsageError("--context-from starts the context model of --widen-from with --context-slices")
     if cfg.widen_from:
         model, masks = load_widened(cfg.widen_from, cfg.n, cfg.m, cfg.lambdas)
         base = torch.load(cfg.widen_from, map_location="cpu", weights_only=True)
         cfg.z_channels = model.z_channels
         cfg.prior_minutes = base["config"].get("prior_minutes", 0.0) + base["elapsed"] / 60
-        return model, masks
+        return with_context(model, cfg), masks
     if not cfg.spatial_base:
-        return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas, z_channels=cfg.z_channels), None
+        return GainedHyperprior(cfg.n, cfg.m, cfg.lambdas, z_channels=cfg.z_channels,
+                                context_slices=cfg.context_slices, context_hidden=cfg.context_hidden), None
     path = cfg.spatial_base
     state = torch.load(path, map_location="cpu", weights_only=True)
     base_cfg = state["config"]
@@ -407,6 +424,27 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict | None]:
     chain = SpatialChain(base, cfg.n, cfg.m, cfg.lambdas)
     chain.el.warm_start(base)
     return chain, None
+
+
+def with_context(model: GainedHyperprior, cfg: TrainConfig) -> GainedHyperprior:
+    """model with a context model of cfg.context_slices slices (none: model
+    itself), new (computing model's own prior) or cfg.context_from's, and
+    everything training: the base campaign's codec and its entropy model
+    become one (issue 27)."""
+    if not cfg.context_slices:
+        return model
+    out = GainedHyperprior(model.n, model.m, model.lambdas.tolist(), z_channels=model.z_channels,
+                           context_slices=cfg.context_slices, context_hidden=cfg.context_hidden)
+    out.load_state_dict(model.state_dict(), strict=False)
+    if cfg.context_from:
+        state = torch.load(cfg.context_from, map_location="cpu", weights_only=True)
+        c = state["config"]
+        if not c.get("context_base") or (c["context_slices"], tuple(c.get("context_hidden", (64, 64)))) != (
+                cfg.context_slices, tuple(cfg.context_hidden)):
+            raise UsageError(f"{cfg.context_from} is not a context run with {cfg.context_slices} slices "
+                             f"and widths {cfg.context_hidden}")
+        out.load_state_dict(averaged_weights(state), strict=False)
+    return out
 
 
 def frozen_with_context(cfg: TrainConfig) -> GainedHyperprior:
@@ -465,12 +503,6 @@ def restore_optimizer_state(state: dict) -> dict:
     compact_optimizer_state left them out."""
     return {**state, "state": {k: {"exp_avg": torch.zeros_like(st["exp_avg_sq"]), **st} if "exp_avg_sq" in st else st
                                for k, st in state["state"].items()}}
-
-
-def averaged_weights(state: dict) -> dict:
-    """A checkpoint's averaged weights (its weights where it keeps no average)."""
-    delta = state.get("ema_delta", {})
-    return {k: v + delta[k].to(v.dtype) if k in delta else v for k, v in state["model"].items()}
 
 
 def bf16_is_fast(device: torch.device) -> bool:

@@ -158,15 +158,22 @@ def widen_transforms(old: GainedHyperprior, n: int) -> GainedHyperprior:
     return new
 
 
+def averaged_weights(state: dict) -> dict:
+    """A checkpoint's averaged weights (its weights where it keeps no average)."""
+    delta = state.get("ema_delta", {})
+    return {k: v + delta[k].to(v.dtype) if k in delta else v for k, v in state["model"].items()}
+
+
 def load_widened(path: str, n: int, m: int, lambdas: list[float]) -> tuple[GainedHyperprior, dict | None]:
-    """The base codec at path, widened to n transforms' channels and m
-    latent channels (either or both), with the latent widening's masks."""
+    """The base codec at path (its averaged weights, which are the ones
+    measured), widened to n transforms' channels and m latent channels
+    (either, both or neither), with the latent widening's masks."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     cfg = state["config"]
-    if cfg.get("spatial_base") or cfg.get("fine_base"):
-        raise UsageError(f"{path} is not a base-codec checkpoint")
+    if cfg.get("spatial_base") or cfg.get("fine_base") or cfg.get("context_base") or cfg.get("context_slices"):
+        raise UsageError(f"{path} is not a base-codec checkpoint without a context model")
     model = GainedHyperprior.from_config(cfg)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(averaged_weights(state))
     if n != model.n:
         model = widen_transforms(model, n)
     if m == model.m and lambdas == list(cfg["lambdas"]):
