@@ -6,7 +6,7 @@
 # card, README, make bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORK=${WORK:-runs/base-v3}
+WORK=${WORK:-runs/base-v3c}
 .venv/bin/scc export "$WORK/checkpoint.pt" "$WORK/check.npz" --data "${TRAIN_DATA:-../shared/data/train}" --force
 .venv/bin/scc bench "${KODAK:-../shared/data/kodak}" --codecs scalecodec,jpeg2000 --model "$WORK/check.npz" \
     --qualities 2,4,7,10 --no-scalable --large 0 -o results/kodak-base-v3-check --force

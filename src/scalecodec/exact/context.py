@@ -10,6 +10,7 @@ concatenation of exact values, rounded once to its input fraction bits.
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .fixedpoint import ACT_LIMIT, FixedPointNetwork, in_bands
 from .prior import MEAN_FRAC_BITS, entropy_parameters
@@ -36,10 +37,9 @@ class FixedPointContext:
         self.params = [FixedPointNetwork(layers) for layers in state["params"]]
         self.lrp = [FixedPointNetwork(layers) for layers in state["lrp"]]
         for net in self.params + self.lrp:
-            # At 1/16 of the image's size the work is the matrix products,
-            # which BLAS spreads over the cores itself; bands made at once
-            # only added threads and halo rows (a Kodak image's y decoded in
-            # 0.19 s with them, 0.15 s without). Bands still bound memory.
+            # One band at a time, on one BLAS thread (code_slices): bands
+            # made at once only added threads and halo rows. Bands still
+            # bound memory.
             net.parallel_bands = False
         if not (len(self.sizes) == len(self.params) == len(self.lrp)) or min(self.sizes, default=0) < 1:
             raise ValueError("a context model needs one parameter and one LRP network per slice")
@@ -65,6 +65,14 @@ class FixedPointContext:
         encoder chooses them, the decoder reads them), then its correction
         from the LRP network. Returns y_hat (M, h, w) int64 in 1/256 units,
         corrections included, and every slice's mean and index (M, h, w)."""
+        # One BLAS thread: more were no faster at 1/16 of the image's size,
+        # and they kept spinning after it, taking the cores from the
+        # synthesis's bands (Kodak: 1.40x v2's decode time with them, 1.32x
+        # without).
+        with threadpool_limits(1, user_api="blas"):
+            return self._code_slices(hyper, scale_bounds, code)
+
+    def _code_slices(self, hyper, scale_bounds, code):
         m = hyper.shape[0] // 2
         y_fixed = np.empty((m, *hyper.shape[1:]), np.int64)
         mean = np.empty(y_fixed.shape, np.int32)
