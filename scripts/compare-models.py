@@ -27,9 +27,12 @@ def main() -> int:
     ap.add_argument("--old-timing", type=Path, default=None,
                     help="the old model's speed from this results.json instead (a run on the new run's "
                          "machine and load, e.g. at the timed quality alone)")
+    ap.add_argument("--new-timing", type=Path, default=None,
+                    help="the new model's speed from this results.json instead (timed beside --old-timing)")
     a = ap.parse_args()
     runs = [json.loads(p.read_text()) for p in (a.old, a.new)]
-    timing_runs = [json.loads(a.old_timing.read_text()) if a.old_timing else runs[0], runs[1]]
+    timing_runs = [json.loads(t.read_text()) if t else r
+                   for t, r in zip((a.old_timing, a.new_timing), runs)]
     if runs[0]["images"] != runs[1]["images"] or runs[0]["dataset"] != runs[1]["dataset"]:
         print("the two runs measured different images", file=sys.stderr)
         return 2
@@ -63,9 +66,11 @@ def main() -> int:
     timed = [(label, r["scalecodec_library"]) for label, r in (("old", timing_runs[0]), ("new", timing_runs[1]))
              if "cpu" in r.get("scalecodec_library", {}).get("devices", {})]
     if timed:
-        source = f"`{a.old_timing}`, {timing_runs[0]['date']}" if a.old_timing else "the runs above"
+        sources = [f"{label} from `{t}`, {r['date']}" for label, t, r in
+                   (("old", a.old_timing, timing_runs[0]), ("new", a.new_timing, timing_runs[1])) if t]
+        source = "; ".join(sources) if sources else "from the runs above"
         lines += ["", f"In-process speed at the benchmark's quality (`scc bench`'s library timing, model loaded; "
-                  f"old from {source}; comparable only where the runs shared a machine and its load):", "",
+                  f"{source}; comparable only where the runs shared a machine and its load):", "",
                   "| | encode median (s) | decode median (s) | decode max (s) | large photo: whole `scc decode` (s, peak MiB) |",
                   "|---|---|---|---|---|"]
         for label, r in timed:

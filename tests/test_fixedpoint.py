@@ -14,10 +14,17 @@ from scalecodec.exact.fixedpoint import ACT_LIMIT, FixedPointLayer
 def _state(kind, rng, cin=6, cout=5, k=3):
     shape = {"conv": (cout, cin, k, k), "deconv": (cin, cout, 5, 5), "igdn": (cout, cout)}[kind]
     weight = rng.integers(-2**15 if kind != "igdn" else 0, 2**15, shape)
+    weight_frac = rng.integers(8, 14, cout)
+    if kind == "igdn":
+        out_frac = rng.integers(0, 4, cout)
+    else:
+        # Accumulators of random +-2**15 products grow as the root of the
+        # fan-in: scaled to about 2**13, so that few outputs saturate.
+        fan_in = cin * (k * k if kind == "conv" else 25 / 4)
+        shift = int(np.log2(2.0**30 * np.sqrt(fan_in))) - 13
+        out_frac = weight_frac + 10 - shift + rng.integers(-1, 2, cout)
     return {"kind": kind, "weight": weight, "bias": rng.integers(1 if kind == "igdn" else -2**20, 2**20, cout),
-            "weight_frac": rng.integers(8, 14, cout), "in_frac": 10,
-            "out_frac": rng.integers(0, 4, cout) if kind == "igdn" else rng.integers(6, 12, cout),
-            "relu": int(kind == "conv")}
+            "weight_frac": weight_frac, "in_frac": 10, "out_frac": out_frac, "relu": int(kind == "conv")}
 
 
 def _torch(state, x):
@@ -37,11 +44,16 @@ def _torch(state, x):
     return torch.clamp(torch.round(acc), low, ACT_LIMIT)[0].numpy()  # torch.round is half to even
 
 
-@pytest.mark.parametrize("kind", ["conv", "deconv", "igdn"])
-def test_fixed_point_layers_equal_float64_torch(kind):
-    rng = np.random.default_rng({"conv": 1, "deconv": 2, "igdn": 3}[kind])
-    state = _state(kind, rng, cin=5 if kind == "igdn" else 6)
-    x = rng.integers(-2**15 + 1, 2**15, (5 if kind == "igdn" else 6, 9, 11)).astype(np.float64)
+# Each way a layer computes: convolutions gathering a column buffer (more
+# outputs than inputs) or scattering each tap's product (fewer), of every
+# kernel size; transposed ones by phases or by scattered taps (few outputs).
+@pytest.mark.parametrize("kind, cin, cout, k", [("conv", 6, 5, 3), ("conv", 5, 7, 3), ("conv", 9, 4, 5),
+                                                ("conv", 6, 5, 1), ("deconv", 6, 5, 5), ("deconv", 12, 2, 5),
+                                                ("igdn", 5, 5, 1)])
+def test_fixed_point_layers_equal_float64_torch(kind, cin, cout, k):
+    rng = np.random.default_rng(cin * 100 + cout * 10 + k)
+    state = _state(kind, rng, cin=cin, cout=cout, k=k)
+    x = rng.integers(-2**15 + 1, 2**15, (cin, 9, 11)).astype(np.float64)
     got, want = FixedPointLayer(state)(x), _torch(state, x)
     assert got.shape == want.shape and np.array_equal(got, want)
     assert np.mean(np.abs(got) < ACT_LIMIT) > 0.3 and len(np.unique(got)) > 15  # not all clamped

@@ -85,9 +85,9 @@ def test_spatial_enhancement_layer_trains_over_a_frozen_base_and_resumes(tmp_pat
     assert r.returncode == 2 and b"not a base-codec checkpoint" in r.stderr
 
 
-def _toy_base(tmp_path, photos):
+def _toy_base(tmp_path, photos, *extra):
     toy = ("--channels", 8, "--latent-channels", 12, "--batch", 2, "--crop", 64, "--threads", 1)
-    scc("train", photos, "--workdir", tmp_path / "base", *toy, "--minutes", 0.03, check=True)
+    scc("train", photos, "--workdir", tmp_path / "base", *toy, *extra, "--minutes", 0.03, check=True)
     return tmp_path / "base" / "checkpoint.pt"
 
 
@@ -141,10 +141,10 @@ def test_widened_codec_starts_as_the_old_one_and_trains_only_its_new_parts(tmp_p
     assert torch.equal(w["log_gain"][1:8, :12], state["model"]["log_gain"])
     assert not torch.equal(w["g_a.6.weight"][12:], new.g_a[6].weight[12:])
     assert not torch.equal(w["log_gain"][0, :12], new.log_gain[0, :12])
-    # Adam's second moments are stored in bfloat16 and its first left out
-    # (smaller commits); the run above resumed from them.
+    # Adam's second moments are stored as a byte each and its first left
+    # out (smaller commits); the run above resumed from them.
     moments = next(iter(trained["optimizer"]["state"].values()))
-    assert moments["exp_avg_sq"].dtype == torch.bfloat16 and "exp_avg" not in moments
+    assert moments["exp_avg_sq_log2"].dtype == torch.uint8 and "exp_avg" not in moments
 
     # A widening must keep every old level and add channels.
     r = scc("train", photos, "--workdir", tmp_path / "bad", "--channels", 8, "--latent-channels", 20,
@@ -161,11 +161,14 @@ def test_widened_transforms_start_as_the_old_codec_and_their_average_ships(tmp_p
     from scalecodec.training.widen import load_widened
 
     photos = _photos(tmp_path / "photos", 3)
-    base = _toy_base(tmp_path, photos)
+    base = _toy_base(tmp_path, photos, "--ema", 0.9)
     state = torch.load(base, weights_only=False)
     lambdas = state["config"]["lambdas"]
+    # The widened codec starts from the base's average, the weights that
+    # were measured and shipped, not from its last step's.
     old = GainedHyperprior.from_config(state["config"])
-    old.load_state_dict(state["model"])
+    old.load_state_dict(averaged_weights(state))
+    assert not torch.equal(averaged_weights(state)["g_a.0.weight"], state["model"]["g_a.0.weight"])
     new, masks = load_widened(str(base), 16, 12, lambdas)
     assert masks is None and (new.n, new.z_channels) == (16, 8)
     x = torch.rand(2, 3, 64, 64)
@@ -253,3 +256,44 @@ def test_learning_curve_measures_held_out_photos_that_training_never_sees(tmp_pa
     r = scc("train", _photos(tmp_path / "few", 5), "--workdir", tmp_path / "few-run", "--val-minutes", 1,
             "--minutes", 0.01)
     assert r.returncode == 2 and b"too few photos" in r.stderr
+
+
+def test_compact_optimizer_state_keeps_adams_denominators_and_reads_older_checkpoints():
+    import torch
+
+    from scalecodec.training.train import compact_optimizer_state, restore_optimizer_state
+
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(300)), torch.nn.Parameter(torch.randn(40)),
+              torch.nn.Parameter(torch.randn(5))]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    for _ in range(3):
+        # Gradients over many octaves, and a parameter that never had one.
+        params[0].grad = torch.randn(300) * torch.logspace(-12, 2, 300)
+        params[1].grad = torch.zeros(40)
+        params[2].grad = None
+        opt.step()
+    original = opt.state_dict()
+    compact = compact_optimizer_state(original)
+    v0 = original["state"][0]["exp_avg_sq"]
+    assert compact["state"][0]["exp_avg_sq_log2"].dtype == torch.uint8
+    assert "exp_avg" not in compact["state"][0] and 2 not in compact["state"]
+
+    restored = restore_optimizer_state(compact)
+    back = restored["state"][0]["exp_avg_sq"]
+    kept = v0 > v0.max() * 2.0 ** -64
+    assert 150 < kept.sum() < 300
+    ratio = (back[kept] / v0[kept]).sqrt()
+    assert (ratio - 1).abs().max() < 0.045 and (ratio - 1).abs().max() > 0
+    # Those far below come back at the floor, where Adam's eps dominates.
+    assert torch.all(back[~kept] >= v0[~kept]) and back[~kept].max().sqrt() < 1e-8
+    assert torch.equal(restored["state"][1]["exp_avg_sq"], torch.zeros(40))
+    assert torch.equal(restored["state"][0]["exp_avg"], torch.zeros(300))
+    again = torch.optim.Adam(params, lr=1e-3)
+    again.load_state_dict(restored)
+    assert again.state[params[0]]["exp_avg_sq"].dtype == torch.float32
+
+    # Checkpoints before the byte form kept the second moments in bfloat16.
+    older = {**original, "state": {k: {"step": s["step"], "exp_avg_sq": s["exp_avg_sq"].bfloat16()}
+                                   for k, s in original["state"].items()}}
+    assert torch.equal(restore_optimizer_state(older)["state"][0]["exp_avg_sq"], v0.bfloat16())

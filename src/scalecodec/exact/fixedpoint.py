@@ -57,7 +57,13 @@ class FixedPointLayer:
         if worst >= EXACT_LIMIT:
             raise ValueError(f"a {self.kind} layer could leave float64's exact integer range")
         if self.kind == "conv":
-            self._matrix = self.weight.reshape(self.weight.shape[0], -1)  # (out, in*k*k)
+            cout, cin, k, _ = self.weight.shape
+            self._matrix = self.weight.reshape(cout, -1)  # (out, in*k*k)
+            # Fewer outputs than inputs (the context networks' first layers):
+            # scatter each tap's product instead of gathering a k*k-times-the-
+            # input column buffer.
+            self._stacked = (self.weight.transpose(2, 3, 0, 1).reshape(k * k * cout, cin)
+                             if k > 1 and cout < cin else None)
         elif self.kind == "deconv":
             self._matrix = _subpixel_matrix(self.weight)
             cin, cout = self.weight.shape[:2]
@@ -125,6 +131,8 @@ class FixedPointLayer:
         """Stride 1, padding k//2."""
         if self.weight.shape[-1] == 1:
             return (self._matrix @ x.reshape(x.shape[0], -1)).reshape(-1, *x.shape[1:])
+        if self._stacked is not None:
+            return _scattered_conv(self._stacked, x, self.weight.shape[-1])
         return _banded_matmul(self._matrix, x, self.weight.shape[-1])
 
     def _deconv(self, x: np.ndarray) -> np.ndarray:
@@ -275,6 +283,32 @@ def _banded_matmul(matrix: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
         windows = np.lib.stride_tricks.sliding_window_view(padded[:, r0 : r1 + 2 * p], (k, k), axis=(1, 2))
         cols = windows.transpose(0, 3, 4, 1, 2).reshape(cin * k * k, (r1 - r0) * w)
         out[:, r0:r1] = (matrix @ cols).reshape(-1, r1 - r0, w)
+    return out
+
+
+def _scattered_conv(stacked: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+    """A k x k stride-1 convolution (padding k//2) as (taps x out, in) @ input,
+    each tap's product then added at its shift: on the input padded and
+    flattened, a shift is an offset, so every addend is one contiguous slice.
+    The sums are the same integers as im2col's (exact in float64 in any
+    order). In bands of rows, for a bounded product buffer."""
+    cin, h, w = x.shape
+    p = k // 2
+    cout = stacked.shape[0] // (k * k)
+    wp = w + 2 * p
+    # One more zero row below: the last row's widest shift ends 2p past it.
+    flat = np.pad(x, ((0, 0), (p, p + 1), (p, p))).reshape(cin, -1)
+    out = np.empty((cout, h, w))
+    band = max(1, _BAND_ELEMENTS // (stacked.shape[0] * wp))
+    for r0 in range(0, h, band):
+        r1 = min(h, r0 + band)
+        n = (r1 - r0) * wp
+        products = stacked @ flat[:, r0 * wp : (r1 + 2 * p) * wp + 2 * p]
+        acc = products[:cout, :n].copy()
+        for t in range(1, k * k):
+            off = (t // k) * wp + t % k
+            acc += products[t * cout : (t + 1) * cout, off : off + n]
+        out[:, r0:r1] = acc.reshape(cout, r1 - r0, wp)[..., :w]
     return out
 
 
