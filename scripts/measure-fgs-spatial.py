@@ -6,8 +6,10 @@ every cut at its layer and measure RGB PSNR on the 8-bit output against the
 reference downscale. Anchors: spatial streams of whole symbols encoded
 separately at QUALITIES (the same scales; a layer's bytes are the stream
 selected to it), and for the dyadic configuration JPEG 2000 (one
-RLCP file per image with LAYERS quality layers: a lower resolution's
-packets whole, then the first k layers of the next; `opj_decompress -r`).
+LRCP file per image with LAYERS quality layers, cut to its first k layers at
+each dyadic size as a file of its own; `opj_decompress -r -l`). JPEG 2000's
+lower sizes are its wavelet's low-pass bands, compared with the same
+reference downscale as ours.
 Times whole-process decodes of cuts against the whole-symbol stream's. Writes
 OUT_JSON, and beside it the plot (.png) and the table (.md, naming this
 command).
@@ -39,22 +41,23 @@ SCC = [str(Path(sys.executable).parent / "scc")]
 
 
 def jpeg2000_points(pixels: np.ndarray, references: dict, top_bpp: float, work: Path) -> dict:
-    """Per reduction k (0: full size), (bpp at that size, PSNR) of every
-    prefix: the lower resolutions whole, then 1..LAYERS layers of the next.
-    The last layer is at top_bpp (our whole stream's), so that a lower
-    resolution's "whole" is as good as ours is."""
+    """Per reduction k (0: full size), (bpp at that size, PSNR) of the first
+    1..LAYERS quality layers at that size: one LRCP file whose last layer is
+    at top_bpp (our whole stream's), cut to each (layers, size) as a real
+    file (jpeg2000.reduced_layers_point: the higher resolutions' packets left
+    empty), which is what JPEG 2000 serves from one file at a dyadic size."""
     Image.fromarray(pixels).save(work / "in.ppm")
-    whole = work / "rlcp.j2k"
+    whole = work / "lrcp.j2k"
     ratios = ",".join(f"{24 / b:g}" for b in np.geomspace(top_bpp / 100, top_bpp, LAYERS))
-    run_measured(["opj_compress", "-i", work / "in.ppm", "-o", whole, "-I", "-r", ratios, "-p", "RLCP", "-PLT"])
+    run_measured(["opj_compress", "-i", work / "in.ppm", "-o", whole, "-I", "-r", ratios, "-PLT"])
     cs = jpeg2000.parse(whole.read_bytes())
     out = {}
     for k, reference in references.items():
-        top = cs.resolutions - 1 - k  # the highest resolution index decoded
         points = []
         for n in range(1, cs.layers + 1):
-            packets = (top * cs.layers + n) * cs.components
-            p = jpeg2000._prefix_point(cs, packets, reference, whole, ["-r", str(k), "-l", str(n)], work)
+            p = jpeg2000.reduced_layers_point(cs, n, k, reference, whole, work)
+            if not p["prefix_equals_reduced_decode"]:
+                raise RuntimeError(f"JPEG 2000's cut at -r {k} -l {n} decodes otherwise than the whole file")
             points.append((p["bpp"], p["psnr"]))
         out[k] = points
     return out
@@ -152,7 +155,7 @@ def plot(out: dict, path: Path) -> None:
             ax.plot([x for x, _ in a], [y for _, y in a], "s--", ms=3, label="whole-symbol spatial streams")
             if "jpeg2000" in layer:
                 j = layer["jpeg2000"]
-                ax.plot([x for x, _ in j], [y for _, y in j], "x:", ms=3, label="JPEG 2000 RLCP, cut")
+                ax.plot([x for x, _ in j], [y for _, y in j], "x:", ms=3, label="JPEG 2000, k layers at the size")
             ax.set_title(f"{name} {config} layer {layer['scale']:g}x", fontsize=8)
             ax.set_xlabel("bpp at the layer's size")
             ax.set_ylabel("RGB PSNR (dB)")
@@ -170,7 +173,12 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
              f"layer, up to {BUDGETS} budgets from its smallest cut to its whole, each a real file made by "
              "`truncate --scale --bytes` (the layers below whole) and decoded at that layer; bpp at the layer's "
              "size, RGB PSNR against the reference downscale. Anchor: spatial streams of whole symbols at "
-             f"qualities {', '.join(f'{q:g}' for q in QUALITIES)}, each selected to the layer. Plot (first image): `{plot_name}`.", ""]
+             f"qualities {', '.join(f'{q:g}' for q in QUALITIES)}, each selected to the layer. JPEG 2000 (scales 1,2,4): "
+             f"one LRCP file per image with {LAYERS} quality layers up to our whole stream's bpp, its first k layers "
+             "at each dyadic size written as a file of their own (the higher resolutions' packets empty) and "
+             "checked to decode as `opj_decompress -r -l` of the whole file does; the mean difference is over "
+             "our cuts within its range. Plot (first image): "
+             f"`{plot_name}`.", ""]
     for key, s in out["_summary"].items():
         lines += [f"## Scales {key}", "", "| layer | BD-rate vs whole-symbol spatial (mean / worst; target <= +10%) "
                   "| PSNR never falls | cuts per layer (min) | vs JPEG 2000 at the same bpp |", "|---|---|---|---:|---|"]

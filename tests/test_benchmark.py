@@ -104,6 +104,28 @@ def test_jpeg2000_prefixes_are_real_files_that_decode_exactly(folder, tmp_path):
 
 
 @needs_opj
+def test_jpeg2000_serves_its_first_layers_at_a_lower_size_as_a_file_of_their_own(folder, tmp_path):
+    """The first k layers of a lower resolution are no prefix of an LRCP
+    file: the cut keeps their packets and empties the higher resolutions'."""
+    src = prepare_sources(folder, tmp_path / "src")[0]
+    whole = tmp_path / "lrcp.j2k"
+    jpeg2000.run_measured(["opj_compress", "-i", src.ppm, "-o", whole, "-I", "-r", "96,48,24,12", "-PLT"])
+    cs = jpeg2000.parse(whole.read_bytes())
+    reference = np.asarray(Image.fromarray(src.pixels).resize((30, 22)))
+    points = [jpeg2000.reduced_layers_point(cs, n, 2, reference, whole, tmp_path) for n in (1, 2, 4)]
+    assert all(p["prefix_equals_reduced_decode"] and (p["width"], p["height"]) == (30, 22) for p in points)
+    sizes = [p["bytes"] for p in points]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 3
+    # Far smaller than the prefix of the same layers at every size.
+    per_layer = cs.components * cs.resolutions
+    assert sizes[1] < 0.8 * len(cs.prefix(2 * per_layer))
+    # Not the whole layers' packets: leaving the higher resolutions whole would
+    # not be a lower resolution's cut.
+    full = jpeg2000.reduced_layers_point(cs, 2, 0, src.pixels, whole, tmp_path)
+    assert full["prefix_equals_reduced_decode"] and full["bytes"] > sizes[1]
+
+
+@needs_opj
 def test_jpeg2000_parse_rejects_a_codestream_without_packet_lengths(folder, tmp_path):
     src = prepare_sources(folder, tmp_path / "src")[0]
     out = tmp_path / "plain.j2k"

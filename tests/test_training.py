@@ -297,3 +297,16 @@ def test_compact_optimizer_state_keeps_adams_denominators_and_reads_older_checkp
     older = {**original, "state": {k: {"step": s["step"], "exp_avg_sq": s["exp_avg_sq"].bfloat16()}
                                    for k, s in original["state"].items()}}
     assert torch.equal(restore_optimizer_state(older)["state"][0]["exp_avg_sq"], v0.bfloat16())
+
+
+def test_a_stopped_trainer_does_not_count_its_pause_as_training(monkeypatch):
+    from scalecodec.training import train
+
+    clock = iter([100.4, 100.9, 1000.9])
+    monkeypatch.setattr(train.time, "monotonic", lambda: next(clock))
+    elapsed, tick = train.counted(0.0, 100.0)
+    elapsed, tick = train.counted(elapsed, tick)
+    assert abs(elapsed - 0.9) < 1e-9 and tick == 100.9
+    # Stopped for 15 minutes in the next iteration (e.g. kill -STOP for a quiet timing).
+    elapsed, tick = train.counted(elapsed, tick)
+    assert abs(elapsed - (0.9 + train.STALL_SECONDS)) < 1e-9

@@ -83,6 +83,20 @@ class TrainConfig:
     val_reference: str | None = None
 
 
+# No training step takes this long (seconds); an iteration that did was
+# stopped (SIGSTOP to free the cores for a quiet timing, a suspended machine),
+# and only this much of it counts as training time.
+STALL_SECONDS = 30.0
+
+
+def counted(elapsed: float, tick: float) -> tuple[float, float]:
+    """The training clock advanced by one iteration that began at tick
+    (time.monotonic): (elapsed, now). A stopped process's pause is not
+    training time, and the learning curve and schedule run on this clock."""
+    now = time.monotonic()
+    return elapsed + min(now - tick, STALL_SECONDS), now
+
+
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
     """Warm-up, constant, then a linear decay to 1% over the last 60% of the
     budget: under a fixed budget a long linear decay beats step decays."""
@@ -243,13 +257,12 @@ class Trainer:
         log_file = open(self.workdir / "train_log.jsonl", "a") if self.rank == 0 else None
         window = {"loss": [], "bpp": [[] for _ in range(levels)], "psnr": [[] for _ in range(levels)]}
         last_ckpt = last_log = time.monotonic()
-        start, start_elapsed = time.monotonic(), self.elapsed
+        tick = time.monotonic()
         while not self._should_stop(budget):
             if curve and time.monotonic() - last_val > cfg.val_minutes * 60:
                 curve(self.averaged(), self.step, cfg.prior_minutes + self.elapsed / 60)
-                # Validation time is not training time: the clocks restart.
-                start, start_elapsed = time.monotonic(), self.elapsed
-                last_val = time.monotonic()
+                # Validation time is not training time: the clock restarts.
+                tick = last_val = time.monotonic()
             self._phase()
             lr = learning_rate(cfg, self.elapsed / budget) * self._rewarm()
             for g in self.opt.param_groups:
@@ -268,6 +281,7 @@ class Trainer:
                 self.skipped += 1
                 if self.skipped > 100:
                     raise FloatingPointError(f"over 100 non-finite updates by step {self.step}")
+                self.elapsed, tick = counted(self.elapsed, tick)
                 continue
             self.opt.step()
             if self.ema is not None:
@@ -276,7 +290,7 @@ class Trainer:
                     for k, e in self.ema.items():
                         e.lerp_(params[k], 1 - cfg.ema)
             self.step += 1
-            self.elapsed = start_elapsed + time.monotonic() - start
+            self.elapsed, tick = counted(self.elapsed, tick)
 
             window["loss"].append(loss.item())
             for k, b, p in zip(level.tolist(), stats["bpp"].tolist(), stats["psnr"].tolist()):

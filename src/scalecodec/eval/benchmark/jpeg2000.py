@@ -4,9 +4,11 @@ A JPEG 2000 codestream is a sequence of packets in its progression order.
 With PLT markers (packet lengths) in the tile-part header, the packets that a
 lower resolution (RPCL order) or the first k quality layers (LRCP order) need
 form a prefix; that prefix, re-terminated, is a codestream a stock decoder
-reads. So the bytes counted here are the bytes of a real file, and each
-prefix is checked to decode to exactly what the decoder's own reduced
-decoding (-r / -l) of the whole file gives.
+reads. The first k layers of a lower resolution are no prefix in either
+order: Codestream.reduced_layers writes them as a file of their own, the
+higher resolutions' packets left empty. So the bytes counted here are the
+bytes of a real file, and each is checked to decode to exactly what the
+decoder's own reduced decoding (-r / -l) of the whole file gives.
 """
 
 import struct
@@ -38,6 +40,30 @@ class Codestream:
     components: int
     layers: int
     resolutions: int
+    tile_header: bytes  # the tile-part header's marker segments but PLT, between SOT and SOD
+
+    def reduced_layers(self, layers: int, reduction: int) -> bytes:
+        """An LRCP codestream's first `layers` quality layers at 1/2**reduction
+        of its size, as a codestream: those layers' packets of the kept
+        resolutions, and an empty packet (one zero byte: no code-block
+        included) for each of the others. Those resolutions then never
+        include a code-block, so every packet kept reads the coding state it
+        was written with. The tile-part length is 0 ("up to EOC") and PLT is
+        left out (its lengths no longer hold)."""
+        kept = self.resolutions - reduction
+        starts = [self.data_start]
+        for length in self.packets:
+            starts.append(starts[-1] + length)
+        body = bytearray()
+        for layer in range(layers):
+            for res in range(self.resolutions):
+                for c in range(self.components):
+                    i = (layer * self.resolutions + res) * self.components + c
+                    body += self.data[starts[i]:starts[i + 1]] if res < kept else b"\0"
+        sot = bytearray(self.data[self.sot:self.sot + 12])
+        sot[6:10] = b"\0\0\0\0"
+        return (self.data[:self.sot] + bytes(sot) + self.tile_header + struct.pack(">H", SOD) + bytes(body)
+                + struct.pack(">H", EOC))
 
     def prefix(self, n_packets: int) -> bytes:
         """The first n packets as a codestream: the tile-part length set to
@@ -66,7 +92,7 @@ def parse(data: bytes) -> Codestream:
     sot = pos
     psot = struct.unpack_from(">I", data, sot + 6)[0]
     pos = sot + 2 + length
-    packets = []
+    packets, tile_header = [], b""
     while True:
         marker = struct.unpack_from(">H", data, pos)[0]
         if marker == SOD:
@@ -79,13 +105,15 @@ def parse(data: bytes) -> Codestream:
                 if not byte & 0x80:
                     packets.append(value)
                     value = 0
+        else:
+            tile_header += data[pos:pos + 2 + length]
         pos += 2 + length
     data_start = pos + 2
     if sot + psot != data_start + sum(packets) or data[sot + psot:sot + psot + 2] != b"\xff\xd9":
         raise ToolError("codestream is not one tile-part whose PLT covers its data")
     if len(packets) != components * layers * resolutions:
         raise ToolError(f"{len(packets)} packets; expected one precinct per resolution")
-    return Codestream(data, sot, data_start, packets, components, layers, resolutions)
+    return Codestream(data, sot, data_start, packets, components, layers, resolutions, tile_header)
 
 
 def _decode(path: Path, out: Path, *args) -> np.ndarray:
@@ -97,8 +125,21 @@ def _prefix_point(cs: Codestream, n_packets: int, reference: np.ndarray, whole: 
                   reduced_args: list, workdir: Path) -> dict:
     """Write the prefix as a file, decode it, and check it against the
     decoder's own reduced decoding of the whole file."""
+    return _cut_point(cs.prefix(n_packets), reference, whole, reduced_args, workdir)
+
+
+def reduced_layers_point(cs: Codestream, layers: int, reduction: int, reference: np.ndarray, whole: Path,
+                         workdir: Path) -> dict:
+    """The first `layers` quality layers of an LRCP file at 1/2**reduction
+    size (Codestream.reduced_layers) as a file, decoded and checked against
+    `opj_decompress -r reduction -l layers` of the whole file."""
+    return _cut_point(cs.reduced_layers(layers, reduction), reference, whole,
+                      ["-r", str(reduction), "-l", str(layers)], workdir)
+
+
+def _cut_point(codestream: bytes, reference: np.ndarray, whole: Path, reduced_args: list, workdir: Path) -> dict:
     cut = workdir / "prefix.j2k"
-    cut.write_bytes(cs.prefix(n_packets))
+    cut.write_bytes(codestream)
     from_prefix = _decode(cut, workdir / "prefix.ppm", *reduced_args)
     from_whole = _decode(whole, workdir / "whole.ppm", *reduced_args)
     h, w = from_prefix.shape[:2]
