@@ -251,6 +251,7 @@ class Trainer:
         curve = (LearningCurve(Path(cfg.data), self.workdir, cfg.val_reference, self.device)
                  if cfg.val_minutes and self.rank == 0 else None)
         last_val = -float("inf") if curve and curve.previous is None else time.monotonic()
+        val_step = self.step
         budget = cfg.minutes * 60
         lambdas = self.model.lambdas.to(self.device, torch.float32)
         levels = self.model.levels
@@ -261,6 +262,7 @@ class Trainer:
         while not self._should_stop(budget):
             if curve and time.monotonic() - last_val > cfg.val_minutes * 60:
                 curve(self.averaged(), self.step, cfg.prior_minutes + self.elapsed / 60)
+                val_step = self.step
                 # Validation time is not training time: the clock restarts.
                 tick = last_val = time.monotonic()
             self._phase()
@@ -319,6 +321,9 @@ class Trainer:
             if now - last_ckpt > cfg.checkpoint_minutes * 60:
                 self.save()
                 last_ckpt = now
+        if curve and val_step != self.step:
+            # The budget ended between two points: the curve ends where training did.
+            curve(self.averaged(), self.step, cfg.prior_minutes + self.elapsed / 60)
         self.save()
         if log_file:
             log_file.close()
