@@ -2,7 +2,7 @@
 # Copies a training campaign's checkpoint, logs and learning curve from its
 # running workdir into training-state/, ready to commit:
 #   scripts/save-state.sh                                      # base v3 with its context model (scripts/train-base-v3.sh)
-#   scripts/save-state.sh runs/context-v2-b scc-context-v2-b   # a context model over frozen v2 (scripts/train-context-v2.sh)
+#   scripts/save-state.sh runs/context-v2 scc-context-v2       # a context model over frozen v2 (scripts/train-context-v2.sh)
 # Commit it at most twice per working period: each copy is a new file version.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -45,9 +45,9 @@ def _torch(state, x):
 
 
 # Each way a layer computes: convolutions gathering a column buffer (more
-# outputs than inputs) or scattering each tap's product (fewer), of every
+# outputs than inputs) or scattering each tap's product (as many or fewer), of every
 # kernel size; transposed ones by phases or by scattered taps (few outputs).
-@pytest.mark.parametrize("kind, cin, cout, k", [("conv", 6, 5, 3), ("conv", 5, 7, 3), ("conv", 9, 4, 5),
+@pytest.mark.parametrize("kind, cin, cout, k", [("conv", 6, 5, 3), ("conv", 6, 6, 3), ("conv", 5, 7, 3), ("conv", 9, 4, 5),
                                                 ("conv", 6, 5, 1), ("deconv", 6, 5, 5), ("deconv", 12, 2, 5),
                                                 ("igdn", 5, 5, 1)])
 def test_fixed_point_layers_equal_float64_torch(kind, cin, cout, k):

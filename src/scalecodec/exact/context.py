@@ -10,9 +10,7 @@ concatenation of exact values, rounded once to its input fraction bits.
 from collections.abc import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_limits
-
-from .fixedpoint import ACT_LIMIT, FixedPointNetwork, in_bands
+from .fixedpoint import ACT_LIMIT, FixedPointNetwork, blas_threads, in_bands
 from .prior import MEAN_FRAC_BITS, entropy_parameters
 
 BAND_ELEMENTS = 1 << 23  # of the largest activations of the bands made at once
@@ -36,11 +34,6 @@ class FixedPointContext:
         self.sizes = [int(s) for s in state["sizes"]]
         self.params = [FixedPointNetwork(layers) for layers in state["params"]]
         self.lrp = [FixedPointNetwork(layers) for layers in state["lrp"]]
-        for net in self.params + self.lrp:
-            # One band at a time, on one BLAS thread (code_slices): bands
-            # made at once only added threads and halo rows. Bands still
-            # bound memory.
-            net.parallel_bands = False
         if not (len(self.sizes) == len(self.params) == len(self.lrp)) or min(self.sizes, default=0) < 1:
             raise ValueError("a context model needs one parameter and one LRP network per slice")
         for k, s in enumerate(self.sizes):
@@ -65,11 +58,13 @@ class FixedPointContext:
         encoder chooses them, the decoder reads them), then its correction
         from the LRP network. Returns y_hat (M, h, w) int64 in 1/256 units,
         corrections included, and every slice's mean and index (M, h, w)."""
-        # One BLAS thread: more were no faster at 1/16 of the image's size,
-        # and they kept spinning after it, taking the cores from the
-        # synthesis's bands (Kodak: 1.40x v2's decode time with them, 1.32x
-        # without).
-        with threadpool_limits(1, user_api="blas"):
+        # Bands of rows made at once on Python threads (in_bands), each on
+        # one BLAS thread: BLAS's own threads were no faster at 1/16 of the
+        # image's size, and they kept spinning after it, taking the cores
+        # from the synthesis's bands (Kodak: 1.40x v2's decode time with
+        # them, 1.32x without; 64-wide networks: 1.43x one band at a time,
+        # 1.31-1.35x two at once).
+        with blas_threads(1):
             return self._code_slices(hyper, scale_bounds, code)
 
     def _code_slices(self, hyper, scale_bounds, code):

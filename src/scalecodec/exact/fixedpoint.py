@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 ACT_BITS = 15  # activations are signed 16-bit integers
 WEIGHT_BITS = 15
@@ -59,11 +59,11 @@ class FixedPointLayer:
         if self.kind == "conv":
             cout, cin, k, _ = self.weight.shape
             self._matrix = self.weight.reshape(cout, -1)  # (out, in*k*k)
-            # Fewer outputs than inputs (the context networks' first layers):
+            # No more outputs than inputs (the context networks' layers):
             # scatter each tap's product instead of gathering a k*k-times-the-
             # input column buffer.
             self._stacked = (self.weight.transpose(2, 3, 0, 1).reshape(k * k * cout, cin)
-                             if k > 1 and cout < cin else None)
+                             if k > 1 and cout <= cin else None)
         elif self.kind == "deconv":
             self._matrix = _subpixel_matrix(self.weight)
             cin, cout = self.weight.shape[:2]
@@ -358,6 +358,19 @@ class FixedPointNetwork:
         return x
 
 
+_controller: ThreadpoolController | None = None
+
+
+def blas_threads(n: int):
+    """A context in which BLAS uses n threads. One controller, made once:
+    threadpool_limits scans the process's libraries on every call (about
+    1 ms, a dozen times per decode)."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=n, user_api="blas")
+
+
 def band_rows(network, width: int, max_elements: int) -> int:
     """Input rows per band of an input `width` wide: the largest layer
     outputs of the WORKERS bands made at once within max_elements."""
@@ -397,6 +410,6 @@ def in_bands(network, x: np.ndarray, max_elements: int, rows: int | None = None)
         for r0 in range(0, h, rows):
             band(r0)
         return out
-    with threadpool_limits(max(1, CORES // workers), user_api="blas"), ThreadPoolExecutor(workers) as pool:
+    with blas_threads(max(1, CORES // workers)), ThreadPoolExecutor(workers) as pool:
         list(pool.map(band, range(0, h, rows)))
     return out
