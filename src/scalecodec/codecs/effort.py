@@ -14,10 +14,14 @@ DEFAULT_EFFORT = 1
 # effort 9's 100 iterations add 27.4 s to the default's 2.0 s median, 0.70 s/MP
 # (results/kodak-effort); a line through all nine levels in one run on kodim01
 # and kodim04 gives 0.56 s/MP (results/kodak-effort-timing). The slower is quoted.
+# Those are base v2's; a model with a context model searches slice by slice,
+# and its effort 3 took 3.2x v2's on kodim04 (models/scc-base-v2-ctx.md).
 SECONDS_PER_MEGAPIXEL_ITERATION = 0.7
+CONTEXT_TIME_FACTOR = 3
 
 
 def describe() -> str:
     """The levels with their rough CPU time per megapixel, for help texts."""
-    return ", ".join(f"{e}: {n}" + (f" (~{n * SECONDS_PER_MEGAPIXEL_ITERATION:.0f} s/MP)" if n else "")
-                     for e, n in zip(EFFORTS, ITERATIONS))
+    return (", ".join(f"{e}: {n}" + (f" (~{n * SECONDS_PER_MEGAPIXEL_ITERATION:.0f} s/MP)" if n else "")
+                      for e, n in zip(EFFORTS, ITERATIONS))
+            + f"; about {CONTEXT_TIME_FACTOR}x those times with a model that has a context model")
