@@ -96,10 +96,6 @@ def speed(src: Path, size: int, work: Path) -> tuple[float, float]:
 
 def retime(out_json: str, *images: str) -> None:
     out = json.loads(Path(out_json).read_text())
-    md = Path(out_json).with_suffix(".md")
-    if "_provenance" not in out:  # a run before provenance was kept in the json: its table's
-        first = md.read_text().split("\n\n")[1]
-        out["_provenance"] = first[: first.index(" Each image is encoded once")]
     quality = float(load_model().levels)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -114,8 +110,13 @@ def retime(out_json: str, *images: str) -> None:
     out["_summary"]["decode_s_max"] = max(out[n]["decode_s"] for n in names)
     out["_summary"]["truncate_s_max"] = max(out[n]["truncate_s"] for n in names)
     out["_timing"] = provenance()
+    write(out, out_json, quality)
+
+
+def write(out: dict, out_json: str, quality: float) -> None:
+    """OUT_JSON and its table beside it."""
     Path(out_json).write_text(json.dumps(out, indent=1))
-    md.write_text(markdown(out, quality, Path(out_json).with_suffix(".png").name))
+    Path(out_json).with_suffix(".md").write_text(markdown(out, quality, Path(out_json).with_suffix(".png").name))
 
 
 def summarize(out: dict, single: dict) -> dict:
@@ -229,9 +230,8 @@ def main(results_json: str, out_json: str, *images: str) -> None:
                   file=sys.stderr, flush=True)
     out["_summary"] = summarize(out, single)
     out["_provenance"] = provenance()
-    Path(out_json).write_text(json.dumps(out, indent=1))
+    write(out, out_json, quality)
     plot(out, single, Path(out_json).with_suffix(".png"))
-    Path(out_json).with_suffix(".md").write_text(markdown(out, quality, Path(out_json).with_suffix(".png").name))
     print(json.dumps(out["_summary"], indent=1))
 
 

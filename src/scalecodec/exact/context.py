@@ -10,6 +10,7 @@ concatenation of exact values, rounded once to its input fraction bits.
 from collections.abc import Callable
 
 import numpy as np
+
 from .fixedpoint import ACT_LIMIT, FixedPointNetwork, blas_threads, in_bands
 from .prior import MEAN_FRAC_BITS, entropy_parameters
 
@@ -61,9 +62,9 @@ class FixedPointContext:
         # Bands of rows made at once on Python threads (in_bands), each on
         # one BLAS thread: BLAS's own threads were no faster at 1/16 of the
         # image's size, and they kept spinning after it, taking the cores
-        # from the synthesis's bands (Kodak: 1.40x v2's decode time with
-        # them, 1.32x without; 64-wide networks: 1.43x one band at a time,
-        # 1.31-1.35x two at once).
+        # from the synthesis's bands (48-wide networks on Kodak: 1.40x v2's
+        # decode time with them, 1.32x without; 64-wide networks: 1.42-1.47x
+        # one band at a time, 1.31-1.35x two at once).
         with blas_threads(1):
             return self._code_slices(hyper, scale_bounds, code)
 

@@ -13,6 +13,7 @@ decoder's own reduced decoding (-r / -l) of the whole file gives.
 
 import struct
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -51,15 +52,11 @@ class Codestream:
         was written with. The tile-part length is 0 ("up to EOC") and PLT is
         left out (its lengths no longer hold)."""
         kept = self.resolutions - reduction
-        starts = [self.data_start]
-        for length in self.packets:
-            starts.append(starts[-1] + length)
+        starts = list(accumulate(self.packets, initial=self.data_start))
         body = bytearray()
-        for layer in range(layers):
-            for res in range(self.resolutions):
-                for c in range(self.components):
-                    i = (layer * self.resolutions + res) * self.components + c
-                    body += self.data[starts[i]:starts[i + 1]] if res < kept else b"\0"
+        for i in range(layers * self.resolutions * self.components):  # LRCP: layer, resolution, component
+            res = i // self.components % self.resolutions
+            body += self.data[starts[i]:starts[i + 1]] if res < kept else b"\0"
         sot = bytearray(self.data[self.sot:self.sot + 12])
         sot[6:10] = b"\0\0\0\0"
         return (self.data[:self.sot] + bytes(sot) + self.tile_header + struct.pack(">H", SOD) + bytes(body)
