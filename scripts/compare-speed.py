@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """In-process decode time of two models on the same images, interleaved:
-each image's stream (quality 4) of one model, then of the other, three
-rounds, each image's best of three kept. Separate `scc bench` runs time each
+each image's stream (quality 4) of one model, then of the other, five
+rounds, each image's best of five kept (with three, two runs of the same
+code differed by 3%: this machine's neighbours stall single decodes). Separate `scc bench` runs time each
 model once per image minutes apart, and on a shared machine their ratio
 moved by 10% from run to run; interleaving gives both the same moments.
 
@@ -20,7 +21,7 @@ from scalecodec import api
 from scalecodec.eval.benchmark.inprocess import SPEED_QUALITY
 from scalecodec.eval.benchmark.report import provenance
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def main() -> None:
@@ -53,7 +54,8 @@ def main() -> None:
                      f"{max(best[k]):.3f} |")
     lines += ["", f"**Total time, new over old: {ratio:.3f}x** (per image: "
               f"{min(n / o for n, o in zip(best['new'], best['old'])):.2f}x to "
-              f"{max(n / o for n, o in zip(best['new'], best['old'])):.2f}x)."]
+              f"{max(n / o for n, o in zip(best['new'], best['old'])):.2f}x, median "
+              f"{statistics.median(n / o for n, o in zip(best['new'], best['old'])):.2f}x)."]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -16,6 +16,7 @@ from scalecodec.codecs import layout
 from scalecodec.codecs.decoder import Decoder
 from scalecodec.codecs.encoder import Effort, Encoder, _image_input
 from scalecodec.errors import StreamError
+from scalecodec.exact import context
 from scalecodec.model.file import load_model
 from scalecodec.nn.model import GainedHyperprior
 from scalecodec.training.train import trained_codec
@@ -185,6 +186,19 @@ def test_context_streams_decode_exactly_what_the_encoder_coded(exported):
     data = encoder.encode(_photo(), 3.0)
     pixels = decoder.decode(data).pixels
     assert pixels.shape == (88, 120, 3) and np.array_equal(decoder.decode(data).pixels, pixels)
+
+
+def test_slices_decode_the_same_with_or_without_the_first_layer_shares_made_ahead(exported, monkeypatch):
+    # Small latents make each parameter network's share of the hyper
+    # synthesis ahead, on the helper thread; large ones run it whole, in bands.
+    model = exported["ctx"]
+    data = Encoder(model, "cpu").encode(_photo(), 4.0)
+    chunk = container.parse(data).chunks[0]
+    ahead = codec_decoder.latents(model, chunk, [])
+    monkeypatch.setattr(context, "SHARE_ELEMENTS", 0)
+    assert np.array_equal(codec_decoder.latents(model, chunk, []), ahead)
+    monkeypatch.setattr(context, "BANDS", 3)  # three bands of a network at once, two networks beside
+    assert np.array_equal(codec_decoder.latents(model, chunk, []), ahead)
 
 
 def test_context_streams_are_not_the_hyperprior_streams_and_damage_is_reported(exported):

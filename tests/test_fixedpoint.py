@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scalecodec.exact.fixedpoint import ACT_LIMIT, FixedPointLayer
+from scalecodec.exact import fixedpoint
+from scalecodec.exact.fixedpoint import ACT_LIMIT, FixedPointLayer, FixedPointNetwork
 
 
 def _state(kind, rng, cin=6, cout=5, k=3):
@@ -64,3 +65,28 @@ def test_a_layer_that_could_leave_the_exact_range_is_refused():
     state = _state("igdn", np.random.default_rng(4), cout=300)
     with pytest.raises(ValueError, match="exact integer range"):
         FixedPointLayer(state)
+
+
+@pytest.mark.parametrize("cin, cout, k, band_rows", [(6, 5, 3, 1), (6, 5, 3, 2), (9, 4, 5, 1), (9, 4, 5, 3)])
+def test_scattered_convolutions_in_bands_equal_one_pass(monkeypatch, cin, cout, k, band_rows):
+    # Bands of a few rows: each band's first and last rows read the padding
+    # rows (cut off) or the rows of the bands beside it.
+    rng = np.random.default_rng(cin + band_rows)
+    state = _state("conv", rng, cin=cin, cout=cout, k=k)
+    x = rng.integers(-2**15 + 1, 2**15, (cin, 9, 11)).astype(np.float64)
+    monkeypatch.setattr(fixedpoint, "_BAND_ELEMENTS", band_rows * cout * k * k * (11 + k - 1))
+    assert np.array_equal(FixedPointLayer(state)(x), _torch(state, x))
+
+
+def test_a_first_layer_made_from_parts_of_its_input_equals_the_whole():
+    # The context model makes a parameter network's first layer from two
+    # shares: the hyper synthesis's channels early, the decoded slices later.
+    rng = np.random.default_rng(11)
+    states = [_state("conv", rng, cin=10, cout=6), _state("conv", rng, cin=6, cout=6, k=1)]
+    states[1]["in_frac"] = 10
+    net = FixedPointNetwork(states)
+    x = rng.integers(-2**15 + 1, 2**15, (10, 7, 9)).astype(np.float64)
+    first = net.layers[0]
+    acc = first.partial(x[:4], 0) + first.partial(x[4:7], 4) + first.partial(x[7:], 7)
+    assert np.array_equal(net.from_accumulator(acc), net(x))
+    assert not np.array_equal(net.from_accumulator(first.partial(x[:4], 0) + first.partial(x[4:], 3)), net(x))

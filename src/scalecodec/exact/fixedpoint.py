@@ -21,6 +21,7 @@ A layer's state (written by scalecodec.training.export) holds:
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from itertools import groupby
 
 import numpy as np
@@ -56,6 +57,7 @@ class FixedPointLayer:
         worst = fan_in * largest_input * 2.0**WEIGHT_BITS + np.abs(self.bias).max()
         if worst >= EXACT_LIMIT:
             raise ValueError(f"a {self.kind} layer could leave float64's exact integer range")
+        self._parts = {}  # stacked weights of input channel ranges (partial)
         if self.kind == "conv":
             cout, cin, k, _ = self.weight.shape
             self._matrix = self.weight.reshape(cout, -1)  # (out, in*k*k)
@@ -117,6 +119,18 @@ class FixedPointLayer:
         acc = self._conv(x) if self.kind == "conv" else self._deconv(x)
         acc += self.bias[:, None, None]
         return self.finish(acc)
+
+    def partial(self, x: np.ndarray, first: int) -> np.ndarray:
+        """A stride-1 convolution's accumulator from input channels [first,
+        first + len(x)) alone, without the bias. The accumulator is linear in
+        the inputs and its integer sums are exact in any order, so the parts
+        of a split input add up to the whole layer's."""
+        key = (first, x.shape[0])
+        if key not in self._parts:  # a race only makes it twice
+            k = self.weight.shape[-1]
+            self._parts[key] = np.ascontiguousarray(
+                self.weight[:, first : first + x.shape[0]].transpose(2, 3, 0, 1).reshape(-1, x.shape[0]))
+        return _scattered_conv(self._parts[key], x, self.weight.shape[-1])
 
     def finish(self, acc: np.ndarray, channels_last: bool = False) -> np.ndarray:
         """Accumulator (weights times inputs plus bias; channels first unless
@@ -291,23 +305,28 @@ def _scattered_conv(stacked: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
     each tap's product then added at its shift: on the input padded and
     flattened, a shift is an offset, so every addend is one contiguous slice.
     The sums are the same integers as im2col's (exact in float64 in any
-    order). In bands of rows, for a bounded product buffer."""
+    order). In bands of rows, for a bounded product buffer. The padding rows
+    above and below the image are zeros: no product is made of them (on a
+    latent 32 rows high they were 6% of the work), and the offsets that would
+    read them are cut off."""
     cin, h, w = x.shape
     p = k // 2
     cout = stacked.shape[0] // (k * k)
     wp = w + 2 * p
-    # One more zero row below: the last row's widest shift ends 2p past it.
-    flat = np.pad(x, ((0, 0), (p, p + 1), (p, p))).reshape(cin, -1)
     out = np.empty((cout, h, w))
     band = max(1, _BAND_ELEMENTS // (stacked.shape[0] * wp))
     for r0 in range(0, h, band):
         r1 = min(h, r0 + band)
         n = (r1 - r0) * wp
-        products = stacked @ flat[:, r0 * wp : (r1 + 2 * p) * wp + 2 * p]
-        acc = products[:cout, :n].copy()
-        for t in range(1, k * k):
-            off = (t // k) * wp + t % k
-            acc += products[t * cout : (t + 1) * cout, off : off + n]
+        q0, q1 = max(r0, p), min(r1 + 2 * p, h + p)  # the padded rows read that are not zeros (row i is x's i - p)
+        flat = np.pad(x[:, q0 - p : q1 - p], ((0, 0), (0, 0), (p, p))).reshape(cin, -1)  # the band's rows alone
+        products = stacked @ flat
+        acc = np.zeros((cout, n))
+        for t in range(k * k):
+            off = (t // k - (q0 - r0)) * wp + t % k  # acc[j] += products[tap t, j + off]
+            j0, j1 = max(0, -off), min(n, products.shape[1] - off)
+            if j1 > j0:
+                acc[:, j0:j1] += products[t * cout : (t + 1) * cout, j0 + off : j1 + off]
         out[:, r0:r1] = acc.reshape(cout, r1 - r0, wp)[..., :w]
     return out
 
@@ -358,6 +377,17 @@ class FixedPointNetwork:
         return x
 
 
+    def from_accumulator(self, acc: np.ndarray) -> np.ndarray:
+        """The network's output from its first layer's accumulator (the
+        parts FixedPointLayer.partial made, summed; acc is overwritten)."""
+        first = self.layers[0]
+        acc += first.bias[:, None, None]
+        x = first.finish(acc)
+        for layer in self.layers[1:]:
+            x = layer(x)
+        return x
+
+
 _controller: ThreadpoolController | None = None
 
 
@@ -381,7 +411,8 @@ def band_rows(network, width: int, max_elements: int) -> int:
     return max(1, max_elements // (WORKERS * largest * width))
 
 
-def in_bands(network, x: np.ndarray, max_elements: int, rows: int | None = None) -> np.ndarray:
+def in_bands(network, x: np.ndarray, max_elements: int, rows: int | None = None,
+             workers: int | None = None) -> np.ndarray:
     """network(x) (a FixedPointNetwork, or its torch twin) on bands of input
     rows (rows, or what max_elements allows), each read with the rows around it
     that its output depends on, every layer computing only the rows the
@@ -392,9 +423,11 @@ def in_bands(network, x: np.ndarray, max_elements: int, rows: int | None = None)
     On the numpy backend WORKERS bands are made at once, each with its share
     of the BLAS threads: half the time is numpy's own elementwise work
     (im2col, GDN, rounding), which runs on one core per call, so one band at
-    a time left cores idle."""
+    a time left cores idle. A caller that passes workers runs networks
+    beside this one and sets BLAS's threads itself (they are the process's)."""
     h = x.shape[1]
-    workers = WORKERS if network.parallel_bands else 1
+    own_blas = workers is None
+    workers = (WORKERS if own_blas else workers) if network.parallel_bands else 1
     rows = max(1, min(rows or band_rows(network, x.shape[2], max_elements), -(-h // workers)))
     if rows >= h:
         return network(x)
@@ -410,6 +443,7 @@ def in_bands(network, x: np.ndarray, max_elements: int, rows: int | None = None)
         for r0 in range(0, h, rows):
             band(r0)
         return out
-    with blas_threads(max(1, CORES // workers)), ThreadPoolExecutor(workers) as pool:
+    threads = blas_threads(max(1, CORES // workers)) if own_blas else nullcontext()
+    with threads, ThreadPoolExecutor(workers) as pool:
         list(pool.map(band, range(0, h, rows)))
     return out
