@@ -1,5 +1,6 @@
 """Train, resume and export end to end, at toy scale, through the CLI."""
 
+import io
 import json
 import shutil
 
@@ -312,3 +313,51 @@ def test_a_stopped_trainer_does_not_count_its_pause_as_training(monkeypatch):
     # Stopped for 15 minutes in the next iteration (e.g. kill -STOP for a quiet timing).
     elapsed, tick = train.counted(elapsed, tick)
     assert abs(elapsed - (0.9 + train.STALL_SECONDS)) < 1e-9
+
+
+def test_a_grey_codec_fine_tunes_and_validates_on_the_photos_made_grey(tmp_path, monkeypatch):
+    import torch
+
+    from scalecodec.nn.model import GainedHyperprior
+    from scalecodec.training.data import PatchPool
+    from scalecodec.training.validation import load_held_out, measure
+
+    photos = _photos(tmp_path / "photos", 20)
+    for grey in (False, True):
+        image = PatchPool(photos, 64, versions=1, grey=grey).images[0]
+        assert np.array_equal(image[..., 0], image[..., 2]) == grey
+    held = load_held_out(photos, grey=True)
+    assert torch.equal(held[:, 0], held[:, 1]) and torch.equal(held[:, 1], held[:, 2])
+    # Pillow's luma, as scc reads a grey image: the held-out crops' grey levels
+    # are among those of the colour crops made grey by Pillow.
+    colour = load_held_out(photos)
+    made = torch.from_numpy(np.stack([np.asarray(Image.fromarray(
+        (c.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).convert("L")) for c in colour])).float() / 255
+    assert (held[:, 0] - made).abs().mean() < 0.01 and (colour[:, 0] - made).abs().mean() > 0.01
+
+    base = _toy_base(tmp_path, photos)
+    toy = ("--channels", 8, "--latent-channels", 12, "--batch", 2, "--crop", 64, "--threads", 1)
+    scc("train", photos, "--workdir", tmp_path / "grey", "--grey", "--widen-from", base, *toy,
+        "--minutes", 0.05, "--val-minutes", 0.02, "--val-reference", base, check=True)
+    state = torch.load(tmp_path / "grey" / "checkpoint.pt", weights_only=False)
+    assert state["config"]["grey"] and state["step"] > 0
+    # Its learning curve measured the reference on the grey photos.
+    ref = json.loads((tmp_path / "grey" / "val_reference.json").read_text())
+    start = torch.load(base, weights_only=True)
+    net = GainedHyperprior.from_config(start["config"])
+    net.load_state_dict(start["model"])
+    assert ref["bpp"] == measure(net, held)["bpp"] != measure(net, colour)["bpp"]
+    # Exported (calibrated on grey patches), it codes a grey photo.
+    from scalecodec.api import decode_file, encode_file
+    from scalecodec.training import export
+
+    calibrated = []
+    monkeypatch.setattr(export, "PatchPool", lambda *a, **k: calibrated.append(k["grey"]) or PatchPool(*a, **k))
+    export.export(tmp_path / "grey" / "checkpoint.pt", photos, tmp_path / "grey.npz")
+    assert calibrated == [True]
+    grey = Image.open(DATA / "photo-120x88.png").convert("L")
+    buf = io.BytesIO()
+    grey.save(buf, "PNG")
+    decoded = decode_file(encode_file(buf.getvalue(), 4, model_path=tmp_path / "grey.npz").stream,
+                          model_path=tmp_path / "grey.npz")
+    assert Image.open(io.BytesIO(decoded.image)).mode == "L"

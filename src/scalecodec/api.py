@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import container
-from .errors import OutputError, UsageError
+from .errors import ModelError, OutputError, UsageError
 from .limits import DEFAULT_MAX_PIXELS
 
 OUTPUT_FORMATS = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".bmp": "BMP",
@@ -153,6 +153,7 @@ def _encode(src, quality, path, device, scales, mode, effort, report, strip) -> 
     from .codecs.encoder import Effort
 
     effort = Effort(effort, report)
+    path, notes = _model_for_source(path, src, scales)
     encoder = open_encoder(path, device)
     planes = mode == "fgs"
     if scales is None:
@@ -160,8 +161,25 @@ def _encode(src, quality, path, device, scales, mode, effort, report, strip) -> 
     else:
         stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour, effort, planes)
     h, w = src.pixels.shape[:2]
-    stream, notes = _with_side_chunks(stream, src, strip)
-    return EncodeResult(stream, w, h, notes)
+    stream, side_notes = _with_side_chunks(stream, src, strip)
+    return EncodeResult(stream, w, h, side_notes + notes)
+
+
+def _model_for_source(path: str | None, src, scales) -> tuple[str | None, list[str]]:
+    """The model file and a note: a grey image that no model was asked for
+    is coded by the shipped grey model where it is installed (trained on
+    grey photos, it needs fewer bytes for them: models/scc-base-v2-grey.md).
+    Its streams are single-layer or fine-grained streams like any other,
+    naming their model; spatial streams keep the spatial model."""
+    from .model.file import default_model_path
+
+    if path is not None or scales is not None or src.colour != container.ColourFormat.GRAY:
+        return path, []
+    try:
+        grey = default_model_path(kind="grey")
+    except ModelError:
+        return path, []
+    return str(grey), [f"grey: coded by the grey model {grey.name}"]
 
 
 def _with_side_chunks(stream: bytes, src, strip: tuple) -> tuple[bytes, list[str]]:

@@ -544,10 +544,13 @@ def bench_command(folder, out_dir, codecs, cache_dir, no_scalable, efforts, larg
 @click.option("--context-from", type=click.Path(exists=True, dir_okay=False), default=None,
               help="With --widen-from and --context-slices: start the context model from this "
                    "--context-base run's checkpoint (else from the hyperprior it refines).")
+@click.option("--grey", is_flag=True,
+              help="Train and validate on the photos made grey (their luma in all three channels): "
+                   "a codec for grey images, usually fine-tuned from a colour one with --widen-from.")
 @user_errors
 def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spatial_base,
           lambdas, widen_from, new_only_minutes, joint_lr, rate_ramp_minutes, val_minutes, val_reference,
-          context_base, context_slices, context_hidden, context_from):
+          context_base, context_slices, context_hidden, context_from, grey):
     """Train the variable-rate codec on the photos in DATA; with
     --spatial-base, the spatial enhancement layer over a trained base codec.
 
@@ -579,7 +582,7 @@ def train(data, workdir, minutes, n, m, batch, crop, lr, bf16, ema, threads, spa
                       rate_ramp_minutes=rate_ramp_minutes, val_minutes=val_minutes,
                       val_reference=val_reference, context_base=context_base,
                       context_slices=context_slices or 0, context_hidden=hidden,
-                      context_from=context_from)
+                      context_from=context_from, grey=grey)
     Trainer(cfg).run()
 
 

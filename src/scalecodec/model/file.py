@@ -30,6 +30,7 @@ MODEL_FILES = {
     # still installed) decode by their model id.
     "single": "scc-base-v2.npz",
     "spatial": "scc-spatial-n64.npz",  # streams with enhancement layers
+    "grey": "scc-base-v2-grey.npz",  # grey images, when no model is asked for (api._model_for_source)
 }
 _ARRAY = "@array:"
 

@@ -27,17 +27,24 @@ def find_images(root: Path) -> list[Path]:
     return files
 
 
+def as_read(im: Image.Image, grey: bool) -> Image.Image:
+    """A photo as the codec's input: RGB, or with grey Pillow's luma (what
+    scc encode reads from a grey image) in all three channels."""
+    return im.convert("L").convert("RGB") if grey else im.convert("RGB")
+
+
 class PatchPool:
     def __init__(self, root: Path, crop: int, versions: int = 3, scale_range=(0.35, 0.85), seed: int = 0,
-                 exclude=()):
-        """exclude: photos held out for validation, never trained on."""
+                 exclude=(), grey: bool = False):
+        """exclude: photos held out for validation, never trained on; grey:
+        each photo made grey as scc reads a grey image (as_read)."""
         self.crop = crop
         rng = random.Random(seed)
         self.images: list[np.ndarray] = []
         files = [f for f in find_images(root) if f not in set(exclude)]
         for i, path in enumerate(files):
             with Image.open(path) as im:
-                im = im.convert("RGB")
+                im = as_read(im, grey)
                 for _ in range(versions):
                     s = rng.uniform(*scale_range)
                     w, h = round(im.width * s), round(im.height * s)

@@ -165,8 +165,10 @@ def synthesis_state(model: GainedHyperprior, y_samples: list[torch.Tensor]) -> d
     }
 
 
-def calibration_patches(data: Path, batches: int = 28):
-    pool = PatchPool(data, crop=256, versions=1, seed=123)
+def calibration_patches(data: Path, batches: int = 28, grey: bool = False):
+    """Training patches to calibrate the fixed-point ranges on, made grey for
+    a model trained on grey photos (its activations on colour ones differ)."""
+    pool = PatchPool(data, crop=256, versions=1, seed=123, grey=grey)
     rng = np.random.default_rng(123)
     return [pool.batch(4, rng) for _ in range(batches)]
 
@@ -300,7 +302,7 @@ def export(checkpoint: Path, data: Path, out: Path) -> str:
     also holds the enhancement layer."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     cfg = state["config"]
-    patches = calibration_patches(data)
+    patches = calibration_patches(data, grey=cfg.get("grey", False))
     if cfg.get("spatial_base"):
         chain = SpatialChain(GainedHyperprior(cfg["n"], cfg["m"], cfg["lambdas"]), cfg["n"], cfg["m"], cfg["lambdas"])
         chain.load_state_dict(state["model"])

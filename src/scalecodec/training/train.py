@@ -81,6 +81,9 @@ class TrainConfig:
     val_minutes: float = 0.0
     # ... against this base-codec checkpoint.
     val_reference: str | None = None
+    # Train (and validate) on the photos made grey: a codec for grey images
+    # (issue 30), usually fine-tuned from a colour one (widen_from, same shape).
+    grey: bool = False
 
 
 # No training step takes this long (seconds); an iteration that did was
@@ -247,8 +250,8 @@ class Trainer:
     def run(self):
         cfg = self.cfg
         pool = PatchPool(Path(cfg.data), cfg.crop, seed=cfg.seed + self.rank,
-                         exclude=held_out_files(Path(cfg.data)))
-        curve = (LearningCurve(Path(cfg.data), self.workdir, cfg.val_reference, self.device)
+                         exclude=held_out_files(Path(cfg.data)), grey=cfg.grey)
+        curve = (LearningCurve(Path(cfg.data), self.workdir, cfg.val_reference, self.device, cfg.grey)
                  if cfg.val_minutes and self.rank == 0 else None)
         last_val = -float("inf") if curve and curve.previous is None else time.monotonic()
         val_step = self.step

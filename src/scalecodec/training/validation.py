@@ -22,7 +22,7 @@ from ..errors import UsageError
 from ..eval.benchmark import summary
 from ..nn.density import gaussian_likelihood
 from ..nn.model import GainedHyperprior
-from .data import find_images
+from .data import as_read, find_images
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,14 @@ def held_out_files(root: Path) -> list[Path]:
     return files[:: len(files) // count][:count] if count else []
 
 
-def load_held_out(root: Path) -> torch.Tensor:
+def load_held_out(root: Path, grey: bool = False) -> torch.Tensor:
     """(HELD_OUT, 3, SIZE, SIZE) in [0, 1]: each photo reduced by SCALE (as
-    training reduces its photos) and centre-cropped, enlarged first if small."""
+    training reduces its photos) and centre-cropped, enlarged first if small;
+    with grey, made grey first (data.as_read)."""
     out = []
     for path in held_out_files(root):
         with Image.open(path) as im:
-            im = im.convert("RGB")
+            im = as_read(im, grey)
             s = max(SCALE, SIZE / min(im.width, im.height))
             im = im.resize((round(im.width * s), round(im.height * s)), Image.Resampling.LANCZOS)
             left, top = (im.width - SIZE) // 2, (im.height - SIZE) // 2
@@ -106,10 +107,11 @@ class LearningCurve:
     workdir/val_log.jsonl; the reference (a base-codec checkpoint, usually the
     shipped one) is measured once and kept in workdir/val_reference.json."""
 
-    def __init__(self, data: Path, workdir: Path, reference: str | None, device: torch.device):
+    def __init__(self, data: Path, workdir: Path, reference: str | None, device: torch.device,
+                 grey: bool = False):
         if not held_out_files(data):
             raise UsageError(f"{data}: too few photos to hold any out for validation (ten or more)")
-        self.images = load_held_out(data)
+        self.images = load_held_out(data, grey)
         self.path = workdir / "val_log.jsonl"
         ref_path = workdir / "val_reference.json"
         self.reference = None
