@@ -92,7 +92,8 @@ decode_device_option = click.option(
 )
 model_option = click.option(
     "--model", "model_path", type=click.Path(dir_okay=False), default=None,
-    help="Model file (default: the shipped model; for decode, the one the stream names).",
+    help="Model file (default: the shipped model, for a grey image its grey model; for decode, "
+         "the one the stream names).",
 )
 
 
