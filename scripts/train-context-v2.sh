@@ -16,12 +16,8 @@ WORK=${WORK:-runs/$NAME}
 BASE=training-state/scc-base-v2.checkpoint.pt
 STATE=training-state/scc-$NAME
 HIDDEN=$([ "$NAME" = context-v2 ] && echo 64,64 || echo 48,16)
-mkdir -p "$WORK"
-if [ ! -f "$WORK/checkpoint.pt" ] && [ -f "$STATE.checkpoint.pt" ]; then
-    for f in checkpoint.pt train_log.jsonl val_log.jsonl val_reference.json; do
-        cp "$STATE.$f" "$WORK/$f"
-    done
-fi
+. scripts/resume-state.sh
+resume_from "$STATE" "$WORK"
 exec nice -n 10 .venv/bin/scc train "${TRAIN_DATA:-../shared/data/train}" --workdir "$WORK" \
     --context-base "$BASE" --context-slices "${SLICES:-6}" --context-hidden "$HIDDEN" \
     --ema 0.999 --val-minutes 10 --val-reference "$BASE" \

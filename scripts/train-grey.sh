@@ -11,12 +11,8 @@ cd "$(dirname "$0")/.."
 WORK=${WORK:-runs/grey-v2}
 BASE=training-state/scc-base-v2.checkpoint.pt
 STATE=training-state/scc-grey-v2
-mkdir -p "$WORK"
-if [ ! -f "$WORK/checkpoint.pt" ] && [ -f "$STATE.checkpoint.pt" ]; then
-    for f in checkpoint.pt train_log.jsonl val_log.jsonl val_reference.json; do
-        cp "$STATE.$f" "$WORK/$f"
-    done
-fi
+. scripts/resume-state.sh
+resume_from "$STATE" "$WORK"
 exec nice -n 10 .venv/bin/scc train "${TRAIN_DATA:-../shared/data/train}" --workdir "$WORK" --grey \
     --widen-from "$BASE" --channels 64 --latent-channels 192 \
     --lambdas 0.0008,0.0018,0.0035,0.0067,0.013,0.025,0.0483,0.0932,0.18,0.36 \

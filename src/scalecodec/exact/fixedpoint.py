@@ -127,7 +127,6 @@ class FixedPointLayer:
         of a split input add up to the whole layer's."""
         key = (first, x.shape[0])
         if key not in self._parts:  # a race only makes it twice
-            k = self.weight.shape[-1]
             self._parts[key] = np.ascontiguousarray(
                 self.weight[:, first : first + x.shape[0]].transpose(2, 3, 0, 1).reshape(-1, x.shape[0]))
         return _scattered_conv(self._parts[key], x, self.weight.shape[-1])
@@ -375,7 +374,6 @@ class FixedPointNetwork:
             if crops:
                 x = x[:, crops[i]]
         return x
-
 
     def from_accumulator(self, acc: np.ndarray) -> np.ndarray:
         """The network's output from its first layer's accumulator (the
