@@ -215,9 +215,10 @@ def walk_planes(pt: PlaneTables, ids: list[int], flags: list[int], trit) -> tupl
 
 
 def decode_planes(words: list[int], escapes: list[int], ids: list[int], pt: PlaneTables,
-                  trits: int) -> list[int]:
+                  trits: int, shift: int = 0) -> list[int]:
     """The flags, then the first `trits` trits; each element's estimate (8.5)
-    in units of 1/256, before the mean is added."""
+    in units of 1/256, before the mean is added, under the reconstruction
+    shift D = shift."""
     dec = RangeDecoder(words)
     flags = [0] * len(ids)
     for i in coding_order(ids):
@@ -241,7 +242,10 @@ def decode_planes(words: list[int], escapes: list[int], ids: list[int], pt: Plan
             out.append(next(esc) * 256)
             continue
         h = (3 ** level[i] - 1) // 2
-        mass, moment = pt.sums(t, centre[i] - h, centre[i] + h)
+        a, b = max(centre[i] - h, pt.lo[t]), min(centre[i] + h, pt.hi[t])
+        mass, moment = pt.sums(min(t + shift, len(pt.lo) - 1), a, b)
+        if mass == 0:
+            mass, moment = pt.sums(t, a, b)
         out.append((512 * moment + mass) // (2 * mass))
     return out
 

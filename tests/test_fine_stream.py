@@ -5,6 +5,7 @@ single-layer image, truncation without the model, and damage."""
 import io
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from conftest import PHOTO, scc
 from scalecodec import container
 from scalecodec.container import fine
 from scalecodec.container.format import VERSION_MAJOR, VERSION_MINOR
+from scalecodec.codecs.encoder import SHIFT
 from scalecodec.eval.metrics import psnr
 
 
@@ -52,9 +54,13 @@ def segments_of(data: bytes) -> fine.FinePayload:
 def cut_at_segments(data: bytes, k: int) -> bytes:
     stream = container.parse(data)
     payload = segments_of(data).cut(k)
-    chunk = stream.chunks[0]
-    return container.serialize(container.Stream(stream.header, (
-        container.Chunk(chunk.kind, 0, chunk.a, chunk.b, fine.pack(payload)),)))
+    return container.serialize(container.Stream(stream.header, (replace(stream.chunks[0], payload=fine.pack(payload)),)))
+
+
+def with_shift(data: bytes, shift: int) -> bytes:
+    """data with its chunk in planes carrying reconstruction shift `shift`."""
+    stream = container.parse(data)
+    return container.serialize(replace(stream, chunks=(replace(stream.chunks[0], flags=shift),)))
 
 
 def segments_end(data: bytes, k: int) -> int:
@@ -73,7 +79,8 @@ def test_file_round_trip_and_info(tmp_path, photo, fgs_stream, fgs_decoder):
     info = scc("info", out, check=True).stdout.decode()
     payload = segments_of(fgs_stream)
     assert "fine-grained base layer (120x88)" in info and f"v{VERSION_MAJOR}.{VERSION_MINOR}" in info
-    assert f"{len(payload.segments)} of {len(payload.segments)} usable ({sum(payload.trits)} trits)" in info
+    assert (f"{len(payload.segments)} of {len(payload.segments)} usable ({sum(payload.trits)} trits, "
+            f"reconstruction shift {SHIFT[container.ChunkKind.FINE]})") in info
     png = tmp_path / "photo.png"
     scc("decode", out, png, check=True)
     decoded = png_pixels(png.read_bytes())
@@ -124,6 +131,34 @@ def test_a_cut_refines_no_more_elements_than_it_has_trits(fgs_stream, fgs_decode
         before = y
 
 
+def test_the_reconstruction_shift_moves_partly_known_elements_outward_and_no_others(fgs_stream, fgs_decoder):
+    """Section 8.5: under a wider table a block's estimate lies further from
+    the mean (beside the mean a narrow table holds more of a block's mass near
+    its inner edge); a block around the mean stays about it; an element known
+    exactly, and so the whole stream, decodes the same whatever the shift
+    (the reference decoder checks the rule itself, tests/test_reference_entropy.py)."""
+    from scalecodec.codecs import layout
+    from scalecodec.codecs.decoder import _hyper, fine_decode
+
+    chunk = container.parse(fgs_stream).chunks[0]
+    assert chunk.flags == SHIFT[container.ChunkKind.FINE] > 0
+    model = fgs_decoder.model
+    _, z_shape = layout.latent_shapes(chunk.a, chunk.b, model.m, model.z_channels)
+    mean, _ = model.hyper_synthesis.parameters(_hyper(model, segments_of(fgs_stream).z_stream, z_shape))
+    moved = 0
+    n = len(segments_of(fgs_stream).segments)
+    for k in (3, n // 2, 3 * n // 4):
+        cut = cut_at_segments(fgs_stream, k)
+        narrow = fine_decode(model, container.parse(with_shift(cut, 0)).chunks[0], []) - mean
+        wide = fine_decode(model, container.parse(cut).chunks[0], []) - mean
+        assert np.all(np.abs(wide) >= np.abs(narrow) - 1)  # 1/256: each is rounded
+        moved += int((np.abs(wide) > np.abs(narrow) + 8).sum())  # by more than 1/32 of a step
+    assert moved > 100
+    for shift in (0, 3, 255):
+        assert np.array_equal(fgs_decoder.decode(with_shift(fgs_stream, shift)).pixels,
+                              fgs_decoder.decode(fgs_stream).pixels)
+
+
 def test_truncate_bytes_writes_the_largest_valid_stream(tmp_path, fgs_stream):
     src = tmp_path / "photo.scc"
     src.write_bytes(fgs_stream)
@@ -135,6 +170,7 @@ def test_truncate_bytes_writes_the_largest_valid_stream(tmp_path, fgs_stream):
         data = out.read_bytes()
         assert len(data) == max(s for s in sizes if s <= budget)
         assert container.parse(data).chunks[0].intact
+        assert container.parse(data).chunks[0].flags == SHIFT[container.ChunkKind.FINE]  # the cut keeps its shift
         png = tmp_path / f"cut{budget}.png"
         result = scc("decode", out, png, check=True)
         assert b"warning" not in result.stderr

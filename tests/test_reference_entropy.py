@@ -121,12 +121,14 @@ def test_reference_decodes_every_cut_of_every_layer_in_planes_and_makes_its_cuts
     escapes, _ = ref.split_head(payload.head)
     segments = list(payload.segments)
     sums = np.cumsum(payload.trits).tolist()
+    shift = chunk.flags & 0xFF  # section 3: the reconstruction shift D of 8.5
+    assert shift > 0  # this version's vectors use it
 
     # Every prefix of segments: the reference decodes what the codec decodes.
     for k in range(1, len(segments) + 1):
         words = ref.split_head(payload.head + b"".join(segments[:k]))[1]
-        got = ref.decode_planes(words, escapes, ids, pt, sums[k - 1])
-        want = decode_planes(payload.head, segments[:k], list(payload.trits[:k]), index, tables)
+        got = ref.decode_planes(words, escapes, ids, pt, sums[k - 1], shift)
+        want = decode_planes(payload.head, segments[:k], list(payload.trits[:k]), index, tables, shift)
         assert got == want.ravel().tolist(), f"{k} segments"
     assert len(set(sums)) == len(sums) > 5  # many cuts, each a different one
 

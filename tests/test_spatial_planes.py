@@ -10,6 +10,7 @@ import pytest
 from conftest import PHOTO, scc
 from scalecodec import container
 from scalecodec.api import decode_file, encode_file, truncate_file
+from scalecodec.codecs.encoder import SHIFT
 from scalecodec.eval.metrics import psnr
 from scalecodec.exact.downscale import reference_downscale
 
@@ -29,6 +30,8 @@ def test_whole_it_is_the_spatial_stream_of_whole_symbols(planes):
     whole = encode_file(PHOTO.read_bytes(), 6.0, device="cpu", scales=[1.0, 2.0]).stream
     s = container.parse(planes)
     assert [c.kind for c in s.chunks] == [container.ChunkKind.FINE, container.ChunkKind.FINE_SPATIAL]
+    # Each layer's reconstruction shift (section 8.5): the encoder's per kind.
+    assert [c.flags for c in s.chunks] == [SHIFT[c.kind] for c in s.chunks] and SHIFT[s.chunks[1].kind] > 0
     for scale in (1.0, 1.5, 2.0):
         assert np.array_equal(decode_file(planes, scale=scale).pixels, decode_file(whole, scale=scale).pixels)
 

@@ -161,8 +161,8 @@ def entropy_decode(parts: DecoderModel | EnhancementModel, chunk: container.Chun
 
 def fine_decode(parts: DecoderModel | EnhancementModel, chunk: container.Chunk, notes: list[str]) -> np.ndarray:
     """y_hat of a layer in planes from the segments it holds: each element
-    at its table's mean over what the trits received say of it
-    (bitstream_spec.md 8.5)."""
+    at a table's mean over what the trits received say of it, the table its
+    own or one the chunk's flags say is wider (bitstream_spec.md 8.5)."""
     try:
         payload, declared, why = container.fine.unpack(chunk.payload)
     except container.ContainerError as err:
@@ -174,7 +174,8 @@ def fine_decode(parts: DecoderModel | EnhancementModel, chunk: container.Chunk, 
         # Planes use the hyperprior's parameters, with a context model or not (section 8).
         mean, index = parts.hyper_synthesis.parameters(_hyper(parts, payload.z_stream, z_shape))
         _check_prior(mean, index, payload.prior_checksum, chunk.label)
-        y = decode_planes(payload.head, list(payload.segments), list(payload.trits), index, parts.y_tables)
+        y = decode_planes(payload.head, list(payload.segments), list(payload.trits), index, parts.y_tables,
+                          container.fine.reconstruction_shift(chunk.flags))
     except CodingError as err:
         raise StreamError(f"{chunk.label} does not decode: {err}") from None
     return y.reshape(y_shape) + mean  # both in units of 1/256 (MEAN_FRAC_BITS)

@@ -161,6 +161,25 @@ class ResidualInput:
         return torch.from_numpy(out).to(self.device)[None]
 
 
+# The reconstruction shift written in each chunk in planes (bitstream_spec.md
+# 8.5): the best single value on training photos (768x512 crops, not Kodak),
+# cut at 6-75% of a top-quality stream. Base layers: +0.04 to +0.07 dB at
+# 6-50% with 5 (base v2, 8 photos; 3 and 8 gave less, 12 and up less again;
+# a shift per photo or per plane level added 0.005 dB); the spatial model's
+# base +0.03 to +0.06. Enhancement layers code a residual over LIFF's
+# prediction and gain less: +0.01 to +0.02 dB with 3, none with 5, a loss
+# with 8 (6 photos).
+SHIFT = {ChunkKind.FINE: 5, ChunkKind.FINE_SPATIAL: 3}
+
+
+def image_chunk(planes: bool, layer: int, width: int, height: int, payload: bytes) -> Chunk:
+    """Layer `layer`'s chunk: whole symbols, or in planes with its reconstruction shift."""
+    if not planes:
+        return Chunk(ChunkKind.SPATIAL if layer else ChunkKind.BASE, layer, width, height, payload)
+    kind = ChunkKind.FINE_SPATIAL if layer else ChunkKind.FINE
+    return Chunk(kind, layer, width, height, payload, fine.reconstruction_flags(SHIFT[kind]))
+
+
 class Encoder:
     def __init__(self, model: DecoderModel, device: str = "auto"):
         self.model = model
@@ -246,8 +265,7 @@ class Encoder:
         payload, _ = self._code_layer(self.net, self.model, self._input(_image_input(pixels)), quality, effort,
                                       size=(h, w), planes=planes)
         header = Header(self.model.model_id, w, h, colour, 8, quality)
-        kind = ChunkKind.FINE if planes else ChunkKind.BASE
-        return container.serialize(Stream(header, (Chunk(kind, 0, w, h, payload),)))
+        return container.serialize(Stream(header, (image_chunk(planes, 0, w, h, payload),)))
 
     def encode_spatial(self, pixels: np.ndarray, scales: list[float], quality: float,
                        colour: ColourFormat = ColourFormat.RGB, effort: Effort = Effort(),
@@ -278,7 +296,7 @@ class Encoder:
         payload, y_fixed = self._code_layer(self.net, self.model,
                                             self._input(_image_input(reference_downscale(pixels, bw, bh))),
                                             quality, effort, size=(bh, bw), planes=planes)
-        chunks = [Chunk(ChunkKind.FINE if planes else ChunkKind.BASE, 0, bw, bh, payload)]
+        chunks = [image_chunk(planes, 0, bw, bh, payload)]
         # Each layer is predicted from exactly what the decoder will have.
         layers = [CodedLayer(bw, bh, self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw], None)]
         for k, (lw, lh) in enumerate(sizes[1:], start=1):
@@ -301,7 +319,7 @@ class Encoder:
             payload, y_fixed = self._code_layer(self.el_net, el, side, quality, effort, residual, k, (lh, lw),
                                                 planes)
             del side
-            chunks.append(Chunk(ChunkKind.FINE_SPATIAL if planes else ChunkKind.SPATIAL, k, lw, lh, payload))
+            chunks.append(image_chunk(planes, k, lw, lh, payload))
             decoded = (reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, lw, lh)
                        if for_benchmark or not top else None)
             layers.append(CodedLayer(lw, lh, decoded, prediction if for_benchmark else None))

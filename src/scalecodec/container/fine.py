@@ -16,6 +16,21 @@ _FIXED = struct.Struct("<IIIH")
 _CRC16 = struct.Struct("<H")
 WORD_BYTES = 4
 MAX_SEGMENTS = 0xFFFF
+# From 1.6 the low byte of a FINE or FINE_SPATIAL chunk's flags is the
+# reconstruction shift (section 8.5); 0 in earlier streams.
+SHIFT_MASK = 0xFF
+
+
+def reconstruction_flags(shift: int) -> int:
+    if not 0 <= shift <= SHIFT_MASK:
+        raise ContainerError(f"a reconstruction shift is 0..{SHIFT_MASK}, got {shift}")
+    return shift
+
+
+def reconstruction_shift(flags: int) -> int:
+    """How many scales wider than an element's own table its partly known
+    value is estimated under (bitstream_spec.md 8.5)."""
+    return flags & SHIFT_MASK
 
 
 def crc16(data: bytes) -> int:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 
 MAGIC = b"\x89SCC"
 VERSION_MAJOR = 1
-VERSION_MINOR = 5  # 1.1 SPATIAL, 1.2 channel-segment fine-grained, 1.3 metadata and alpha, 1.4 trit-plane FINE,
-# 1.5 BASE chunks coded by a model's context model
+VERSION_MINOR = 6  # 1.1 SPATIAL, 1.2 channel-segment fine-grained, 1.3 metadata and alpha, 1.4 trit-plane FINE,
+# 1.5 BASE chunks coded by a model's context model, 1.6 a reconstruction shift in FINE chunks' flags
 MODEL_ID_BYTES = 16
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 28

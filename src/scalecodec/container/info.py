@@ -37,7 +37,8 @@ def describe(data: bytes) -> dict:
             # The stream sizes this layer can be cut to, with the layers below it whole.
             cuts = cut_sizes(stream, c.layer)
             entry.update(segments=len(payload.segments), segments_declared=declared,
-                         trits=sum(payload.trits), damage=why, cut_points=cuts)
+                         trits=sum(payload.trits), damage=why, cut_points=cuts,
+                         reconstruction_shift=fine.reconstruction_shift(c.flags))
         chunks.append(entry)
         offset += len(c.payload)
     return {
@@ -79,8 +80,8 @@ def format_text(d: dict) -> str:
         if "segments" in c:
             cuts = c["cut_points"]
             lines.append(f"  segments   {c['segments']} of {c['segments_declared']} usable "
-                         f"({c['trits']} trits); cut to {len(cuts)} sizes, {cuts[0]} to {cuts[-1]} bytes "
-                         f"(--json lists them)")
+                         f"({c['trits']} trits, reconstruction shift {c['reconstruction_shift']}); "
+                         f"cut to {len(cuts)} sizes, {cuts[0]} to {cuts[-1]} bytes (--json lists them)")
             if c["damage"]:
                 lines.append(f"  damaged    {c['damage']}: decodes from the segments before it")
     for m in d["truncated"]:
