@@ -215,10 +215,10 @@ def walk_planes(pt: PlaneTables, ids: list[int], flags: list[int], trit) -> tupl
 
 
 def decode_planes(words: list[int], escapes: list[int], ids: list[int], pt: PlaneTables,
-                  trits: int, shift: int = 0) -> list[int]:
+                  trits: int, shift: int = 0) -> tuple[list[int], bool]:
     """The flags, then the first `trits` trits; each element's estimate (8.5)
     in units of 1/256, before the mean is added, under the reconstruction
-    shift D = shift."""
+    shift D = shift; and whether those trits complete every plane."""
     dec = RangeDecoder(words)
     flags = [0] * len(ids)
     for i in coding_order(ids):
@@ -236,6 +236,8 @@ def decode_planes(words: list[int], escapes: list[int], ids: list[int], pt: Plan
 
     centre, level, _ = walk_planes(pt, ids, flags, trit)
     assert not left[0], "more trits declared than the planes hold"
+    # After plane 0 every element is at level 0; a cut leaves one above it (the one it stopped at).
+    complete = all(level[i] == 0 for i in range(len(ids)) if not flags[i])
     out, esc = [], iter(escapes)
     for i, t in enumerate(ids):
         if flags[i]:
@@ -247,7 +249,7 @@ def decode_planes(words: list[int], escapes: list[int], ids: list[int], pt: Plan
         if mass == 0:
             mass, moment = pt.sums(t, a, b)
         out.append((512 * moment + mass) // (2 * mass))
-    return out
+    return out, complete
 
 
 def encode_planes(values: list[int], ids: list[int], pt: PlaneTables, cuts: list[int]) -> tuple[list[int], list[int]]:

@@ -26,14 +26,32 @@ def sizes_of(stream: bytes, layer: int) -> list[int]:
             if c.get("layer") == layer and "cut_points" in c][0]["cut_points"]
 
 
-def test_whole_it_is_the_spatial_stream_of_whole_symbols(planes):
-    whole = encode_file(PHOTO.read_bytes(), 6.0, device="cpu", scales=[1.0, 2.0]).stream
+def test_lower_layers_end_early_and_each_layer_decodes_to_what_the_one_above_predicts_from(photo, planes):
+    """The encoder writes LOWER_PLANES of the base layer's segments: its chunk
+    is the single-layer stream in planes of the base image, cut there; the
+    layer above was coded over exactly what that cut decodes to (no drift),
+    and whole it is the top layer the encoder made."""
+    from scalecodec.api import open_encoder
+    from scalecodec.codecs.encoder import LOWER_PLANES
+    from scalecodec.model.file import default_model_path
+
+    encoder = open_encoder(str(default_model_path(kind="spatial")), "cpu")
+    stream, layers = encoder.code_spatial(photo, [1.0, 2.0], 6.0, for_benchmark=True, planes=True)
+    assert stream == planes
     s = container.parse(planes)
     assert [c.kind for c in s.chunks] == [container.ChunkKind.FINE, container.ChunkKind.FINE_SPATIAL]
     # Each layer's reconstruction shift (section 8.5): the encoder's per kind.
     assert [c.flags for c in s.chunks] == [SHIFT[c.kind] for c in s.chunks] and SHIFT[s.chunks[1].kind] > 0
-    for scale in (1.0, 1.5, 2.0):
-        assert np.array_equal(decode_file(planes, scale=scale).pixels, decode_file(whole, scale=scale).pixels)
+    alone = container.parse(encoder.encode(reference_downscale(photo, 60, 44), 6.0, planes=True)).chunks[0]
+    whole, declared, _ = container.fine.unpack(alone.payload)
+    assert 0 < LOWER_PLANES < 1 and declared > 4
+    assert s.chunks[0].payload == container.fine.pack(whole.cut(round(declared * LOWER_PLANES)))
+    for scale, layer in ((1.0, layers[0]), (2.0, layers[1])):
+        assert np.array_equal(decode_file(planes, scale=scale).pixels, layer.pixels)
+    # The top layer costs fewer bytes than over a whole base, at about its PSNR.
+    whole_symbols = encode_file(PHOTO.read_bytes(), 6.0, device="cpu", scales=[1.0, 2.0]).stream
+    assert len(planes) < len(whole_symbols)
+    assert psnr(photo, decode_file(planes).pixels) > psnr(photo, decode_file(whole_symbols).pixels) - 0.3
 
 
 @pytest.mark.parametrize("layer, scale", [(0, 1.0), (1, 2.0)])
@@ -49,7 +67,8 @@ def test_each_layer_cut_at_every_point_decodes_and_never_falls(photo, planes, la
         if layer:  # the layer below stays whole
             assert np.array_equal(decode_file(truncate_file(cut, scale=1.0).stream).pixels, base)
         scores.append(psnr(target, decode_file(cut).pixels))
-    assert len(scores) >= 5 and scores == sorted(scores) and scores[-1] - scores[0] > 5
+    # The base layer holds LOWER_PLANES of its segments: on this 60x44 layer, 3.
+    assert len(scores) >= (5 if layer else 3) and scores == sorted(scores) and scores[-1] - scores[0] > 5
 
 
 def test_bytes_alone_keep_layers_whole_while_they_fit_then_cut_the_next(planes):

@@ -8,7 +8,7 @@ the same everywhere.
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from . import layout
 from .. import container
 from ..container import Chunk, ChunkKind, ColourFormat, Header, Stream, fine
-from .decoder import reconstruct_enhancement_from
+from .decoder import fine_decode, reconstruct_enhancement_from
 from ..exact.downscale import reference_downscale
 from ..entropy import encode_planes, encode_symbols
 from ..errors import ModelError, UsageError
@@ -172,6 +172,30 @@ class ResidualInput:
 SHIFT = {ChunkKind.FINE: 5, ChunkKind.FINE_SPATIAL: 3}
 
 
+# A spatial stream in planes writes this share of each lower layer's segments
+# and predicts the layer above from that much. A cut at a layer keeps the
+# layers below it whole, so with every layer whole at the top quality a cut
+# near the bottom of the top layer spent most of its bytes below it: BD-rate
+# of the top layer's cuts against whole-symbol spatial streams +33% (scales
+# 1,2) and +41% (1,2,4) on training photos; ending lower layers at 40%: +10%
+# and +7%, and the whole stream 6-13% smaller at the same top PSNR (the next
+# layer's residual absorbs a coarser prediction cheaply). The lower sizes stop
+# 2-4 dB below the top quality; their own BD-rates moved -1 to +5 points.
+LOWER_PLANES = 0.4
+
+
+def ended_early(parts, chunk: Chunk, y_fixed: np.ndarray, share: float = LOWER_PLANES) -> tuple[Chunk, np.ndarray]:
+    """A lower layer's chunk in planes with `share` of its segments (at least
+    one with trits), and its y_hat as the decoder will have it (y_fixed, the
+    whole layer's, where it keeps them all)."""
+    payload, declared, _ = fine.unpack(chunk.payload)
+    keep = min(declared, max(2, round(declared * share)))
+    if keep == declared:
+        return chunk, y_fixed
+    chunk = replace(chunk, payload=fine.pack(payload.cut(keep)))
+    return chunk, fine_decode(parts, chunk, [])
+
+
 def image_chunk(planes: bool, layer: int, width: int, height: int, payload: bytes) -> Chunk:
     """Layer `layer`'s chunk: whole symbols, or in planes with its reconstruction shift."""
     if not planes:
@@ -283,7 +307,8 @@ class Encoder:
         (the same exact functions); the top layer's pixels and every layer's
         prediction only for the benchmark (at 12 MP they are ~0.6 GB). Each
         layer is predicted from the whole layer below it: a cut keeps the
-        layers below the one it cuts whole."""
+        layers below the one it cuts whole. In planes, a lower layer is whole
+        at LOWER_PLANES of its segments."""
         el = self.model.enhancement
         if el is None:
             raise ModelError(f"{self.model.path} has no enhancement layer; use a spatial model "
@@ -297,6 +322,8 @@ class Encoder:
                                             self._input(_image_input(reference_downscale(pixels, bw, bh))),
                                             quality, effort, size=(bh, bw), planes=planes)
         chunks = [image_chunk(planes, 0, bw, bh, payload)]
+        if planes and len(sizes) > 1:
+            chunks[0], y_fixed = ended_early(self.model, chunks[0], y_fixed)
         # Each layer is predicted from exactly what the decoder will have.
         layers = [CodedLayer(bw, bh, self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw], None)]
         for k, (lw, lh) in enumerate(sizes[1:], start=1):
@@ -320,6 +347,8 @@ class Encoder:
                                                 planes)
             del side
             chunks.append(image_chunk(planes, k, lw, lh, payload))
+            if planes and not top:
+                chunks[-1], y_fixed = ended_early(el, chunks[-1], y_fixed)
             decoded = (reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, lw, lh)
                        if for_benchmark or not top else None)
             layers.append(CodedLayer(lw, lh, decoded, prediction if for_benchmark else None))
