@@ -14,7 +14,10 @@ Times whole-process decodes of cuts against the whole-symbol stream's. Writes
 OUT_JSON, and beside it the plot (.png) and the table (.md, naming this
 command).
 
-    python scripts/measure-fgs-spatial.py OUT_JSON IMAGE...
+    python scripts/measure-fgs-spatial.py [--resume] OUT_JSON IMAGE...
+
+--resume goes on with an interrupted run of the same code: the images in
+OUT_JSON are kept, the others measured.
 """
 import json
 import sys
@@ -25,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from scalecodec import api, container
+from scalecodec.codecs.encoder import LOWER_PLANES
 from scalecodec.codecs.geometry import layer_sizes
 from scalecodec.eval.benchmark import jpeg2000
 from scalecodec.eval.benchmark.report import provenance
@@ -95,7 +99,10 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
             anchors[k].append((8 * len(part) / (lw * lh), psnr(reference, api.decode_file(part).pixels)))
     for layer, anchor in zip(layers, anchors):
         layer["anchor"] = anchor
-        layer["bd_rate"] = bd_rate(anchor, [(r["bpp"], r["psnr"]) for r in layer["rows"]])
+        try:
+            layer["bd_rate"] = bd_rate(anchor, [(r["bpp"], r["psnr"]) for r in layer["rows"]])
+        except ValueError:  # a lower layer ended early below the lowest anchor's PSNR
+            layer["bd_rate"] = None
     # Speed, whole processes, at the top layer: a cut at half its range against
     # the whole-symbol stream of the top quality.
     top = layers[-1]["rows"][len(layers[-1]["rows"]) // 2]["bytes"]
@@ -125,8 +132,10 @@ def summarize(out: dict) -> dict:
         per_layer = []
         for k in range(len(config)):
             layer = [r["layers"][k] for r in records]
-            entry = {"scale": config[k], "bd_rate_mean": float(np.mean([x["bd_rate"] for x in layer])),
-                     "bd_rate_worst": float(np.max([x["bd_rate"] for x in layer])),
+            bds = [x["bd_rate"] for x in layer if x["bd_rate"] is not None]
+            entry = {"scale": config[k], "bd_rate_mean": float(np.mean(bds)) if bds else None,
+                     "bd_rate_worst": float(np.max(bds)) if bds else None,
+                     "no_overlap": len(layer) - len(bds),
                      "monotone_all": all(x["monotone"] for x in layer),
                      "cuts_min": min(len(x["rows"]) for x in layer)}
             if "vs_jpeg2000_db" in layer[0]:
@@ -177,14 +186,20 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
              f"one LRCP file per image with {LAYERS} quality layers up to our whole stream's bpp, its first k layers "
              "at each dyadic size written as a file of their own (the higher resolutions' packets empty) and "
              "checked to decode as `opj_decompress -r -l` of the whole file does; the mean difference is over "
-             "our cuts within its range. Plot (first image): "
+             f"our cuts within its range. The encoder writes each lower layer with {LOWER_PLANES:.0%} of its "
+             "segments (`codecs.encoder.LOWER_PLANES`). Plot (first image): "
              f"`{plot_name}`.", ""]
     for key, s in out["_summary"].items():
         lines += [f"## Scales {key}", "", "| layer | BD-rate vs whole-symbol spatial (mean / worst; target <= +10%) "
                   "| PSNR never falls | cuts per layer (min) | vs JPEG 2000 at the same bpp |", "|---|---|---|---:|---|"]
         for layer in s["layers"]:
             j = f"{layer['vs_jpeg2000_db_mean']:+.2f} dB" if "vs_jpeg2000_db_mean" in layer else "–"
-            lines.append(f"| {layer['scale']:g}x | {layer['bd_rate_mean']:+.1f}% / {layer['bd_rate_worst']:+.1f}% | "
+            bd = (f"{layer['bd_rate_mean']:+.1f}% / {layer['bd_rate_worst']:+.1f}%" if layer["bd_rate_mean"] is not None
+                  else "–")
+            if layer.get("no_overlap"):
+                bd += (f" ({layer['no_overlap']} image(s) left out: the layer's whole is below the lowest "
+                       "anchor's PSNR)")
+            lines.append(f"| {layer['scale']:g}x | {bd} | "
                          f"{'yes' if layer['monotone_all'] else '**no**'} | {layer['cuts_min']} | {j} |")
         lines += ["", f"Whole-process decode of a top-layer cut against the whole-symbol stream's: at most "
                   f"{s['decode_cut_over_whole_max']:.2f}x (target 1.2x); `scc truncate --scale --bytes` at most "
@@ -192,14 +207,21 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
     return "\n".join(lines)
 
 
-def main(out_json: str, *images: str) -> None:
+def main(*args: str) -> None:
+    resume = args[0] == "--resume"
+    out_json, *images = args[resume:]
     quality = float(load_model(default_model_path("spatial")).levels)
-    out = {}
+    # --resume: an interrupted run of this code goes on, keeping the images it measured.
+    out = json.loads(Path(out_json).read_text()) if resume else {}
+    out.pop("_summary", None)
     with tempfile.TemporaryDirectory() as tmp:
         for image in map(Path, images):
+            if image.name in out:
+                continue
             out[image.name] = {",".join(f"{s:g}" for s in c): measure(image, c, quality, QUALITIES, Path(tmp))
                                for c in CONFIGS}
-            print(image.name, {k: [round(l["bd_rate"], 1) for l in v["layers"]] for k, v in out[image.name].items()},
+            print(image.name, {k: [l["bd_rate"] and round(l["bd_rate"], 1) for l in v["layers"]]
+                               for k, v in out[image.name].items()},
                   file=sys.stderr, flush=True)
             # Written after every image: a run stopped early keeps what it measured.
             out["_summary"] = summarize(out)
