@@ -177,10 +177,13 @@ SHIFT = {ChunkKind.FINE: 5, ChunkKind.FINE_SPATIAL: 3}
 # layers below it whole, so with every layer whole at the top quality a cut
 # near the bottom of the top layer spent most of its bytes below it: BD-rate
 # of the top layer's cuts against whole-symbol spatial streams +33% (scales
-# 1,2) and +41% (1,2,4) on training photos; ending lower layers at 40%: +10%
-# and +7%, and the whole stream 6-13% smaller at the same top PSNR (the next
-# layer's residual absorbs a coarser prediction cheaply). The lower sizes stop
-# 2-4 dB below the top quality; their own BD-rates moved -1 to +5 points.
+# 1,2; 3 photos) and +41% (1,2,4; 2 photos) on training photos; ending lower
+# layers at 40%: +10% and +11% (30% and 50% did no better), and the whole
+# stream 6-13% smaller at the same top PSNR (the next layer's residual
+# absorbs a coarser prediction cheaply). The lower sizes stop 2-4 dB below
+# the top quality (a small detailed one lower: Kodak's kodim08 at 1/16 size
+# about at the lowest quality's PSNR); their own BD-rates moved -1 to +5
+# points. A depth per layer from its share of the stream is the next step.
 LOWER_PLANES = 0.4
 
 
