@@ -1,6 +1,7 @@
 """Spatial streams in trit-planes (issue 29): one stream cut to any size,
-then any byte. Whole, it decodes as the spatial stream of whole symbols
-does; a cut keeps the layers below the one it cuts whole."""
+then any byte. Its lower layers end early (LOWER_PLANES of their segments)
+and each layer is coded over what the one below holds; a cut keeps the
+layers below the one it cuts whole."""
 
 import json
 
