@@ -34,7 +34,7 @@ from scalecodec.codecs.encoder import LOWER_PLANES
 from scalecodec.codecs.geometry import layer_sizes
 from scalecodec.eval.benchmark import jpeg2000
 from scalecodec.eval.benchmark.report import provenance
-from scalecodec.eval.benchmark.runner import run_measured
+from scalecodec.eval.benchmark.runner import FASTEST_OF, fastest, run_measured
 from scalecodec.eval.metrics import bd_rate, psnr, quality_at
 from scalecodec.exact.downscale import reference_downscale
 from scalecodec.model.file import default_model_path, load_model
@@ -118,24 +118,18 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
     return record
 
 
-REPEATS = 3  # each timed process: the fastest of this many runs
-
-
 def top_cut(layers: list[dict]) -> int:
     """The bytes of the timed cut: the top layer's middle budget."""
     return layers[-1]["rows"][len(layers[-1]["rows"]) // 2]["bytes"]
 
 
 def speed(planes: Path, whole: Path, scale: float, top: int, work: Path) -> dict:
-    """Whole processes, each the fastest of REPEATS runs, at the top layer:
-    `truncate --scale --bytes` to a cut of it, and the cut's decode against
-    the whole-symbol stream's of the top quality (seconds)."""
-    def best(cmd):
-        return min(run_measured(cmd)[0] for _ in range(REPEATS))
-
+    """Whole processes, each the fastest of FASTEST_OF runs, at the top
+    layer: `truncate --scale --bytes` to a cut of it, and the cut's decode
+    against the whole-symbol stream's of the top quality (seconds)."""
     cut = work / "cut.scc"
-    truncate_s = best([*SCC, "truncate", planes, cut, "--scale", scale, "--bytes", top, "--force", "--quiet"])
-    decode = {f: best([*SCC, "decode", f, work / "o.png", "--force", "--quiet"]) for f in (cut, whole)}
+    truncate_s = fastest([*SCC, "truncate", planes, cut, "--scale", scale, "--bytes", top, "--force", "--quiet"])
+    decode = {f: fastest([*SCC, "decode", f, work / "o.png", "--force", "--quiet"]) for f in (cut, whole)}
     return {"truncate_s": truncate_s, "decode_cut_s": decode[cut], "decode_whole_symbols_s": decode[whole]}
 
 
@@ -143,9 +137,6 @@ def retime(out_json: str, *images: str) -> None:
     """The speeds again, on a quiet machine: every stream is encoded before
     any process is timed."""
     out = json.loads(Path(out_json).read_text())
-    if "_made_by" not in out:  # a table written before the JSON kept its maker: its first line says
-        out["_made_by"] = next(line for line in Path(out_json).with_suffix(".md").read_text().splitlines()
-                               if line.startswith("Written by")).split(" Each image")[0]
     quality = float(load_model(default_model_path("spatial")).levels)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -243,9 +234,9 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
                        "anchor's PSNR)")
             lines.append(f"| {layer['scale']:g}x | {bd} | "
                          f"{'yes' if layer['monotone_all'] else '**no**'} | {layer['cuts_min']} | {j} |")
-        timing = (f"(each the fastest of {REPEATS} runs, measured again on a quiet machine; "
+        timing = (f"(each the fastest of {FASTEST_OF} runs, measured again on a quiet machine; "
                   f"{out['_timing'].rstrip('.')})" if "_timing" in out else
-                  f"(each the fastest of {REPEATS} runs, beside whatever else ran)")
+                  f"(each the fastest of {FASTEST_OF} runs, beside whatever else ran)")
         lines += ["", f"Whole-process decode {timing} of a top-layer cut against the whole-symbol stream's: at most "
                   f"{s['decode_cut_over_whole_max']:.2f}x (target 1.2x); `scc truncate --scale --bytes` at most "
                   f"{s['truncate_s_max'] * 1000:.0f} ms (target 100 ms).", ""]

@@ -27,7 +27,7 @@ from PIL import Image
 from scalecodec import api, container
 from scalecodec.eval.benchmark import jpeg2000
 from scalecodec.eval.benchmark.report import provenance
-from scalecodec.eval.benchmark.runner import run_measured
+from scalecodec.eval.benchmark.runner import FASTEST_OF, fastest, run_measured
 from scalecodec.eval.metrics import bd_rate, psnr, quality_at
 from scalecodec.model.file import default_model_path, load_model
 
@@ -85,23 +85,13 @@ def measure(path: Path, quality: float, work: Path) -> dict:
             "jpeg2000": [{k: p[k] for k in ("bytes", "bpp", "psnr", "prefix_equals_reduced_decode")} for p in j2k]}
 
 
-# Each whole process is timed this many times and its fastest run kept: one
-# run of a 0.1 s process on two cores moved by 50 ms with the scheduler
-# (74-123 ms for the same truncate, 2026-12-07).
-REPEATS = 3
-
-
 def speed(src: Path, size: int, work: Path) -> tuple[float, float]:
-    """Whole processes, each the fastest of REPEATS runs: the slower `scc
+    """Whole processes, each the fastest of FASTEST_OF runs: the slower `scc
     decode` of the cut at half the stream and of the whole, and `scc
     truncate` to that half (seconds)."""
     half = work / "half.scc"
-
-    def best(cmd):
-        return min(run_measured(cmd)[0] for _ in range(REPEATS))
-
-    truncate_s = best([*SCC, "truncate", src, half, "--bytes", size // 2, "--force", "--quiet"])
-    decode_s = max(best([*SCC, "decode", f, work / "out.png", "--force", "--quiet"]) for f in (half, src))
+    truncate_s = fastest([*SCC, "truncate", src, half, "--bytes", size // 2, "--force", "--quiet"])
+    decode_s = max(fastest([*SCC, "decode", f, work / "out.png", "--force", "--quiet"]) for f in (half, src))
     return decode_s, truncate_s
 
 
@@ -214,9 +204,9 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
              f"- PSNR never falls as bytes grow: {'yes, on every image' if s['monotone_all'] else '**no**'}. "
              f"The whole stream decodes to the single-layer stream's image: "
              f"{'yes, on every image' if s['whole_is_single_layer_all'] else '**no**'}.",
-             (f"- Speed (whole processes, the fastest of {REPEATS} runs each, measured again on a quiet machine; "
+             (f"- Speed (whole processes, the fastest of {FASTEST_OF} runs each, measured again on a quiet machine; "
               f"{out['_timing'].rstrip('.')}): " if "_timing" in out
-              else f"- Speed (whole processes, the fastest of {REPEATS} runs each, beside whatever else ran): ")
+              else f"- Speed (whole processes, the fastest of {FASTEST_OF} runs each, beside whatever else ran): ")
              + f"`scc decode` of half a stream or the whole at most {s['decode_s_max']:.2f} s; `scc truncate` at "
              f"most {s['truncate_s_max'] * 1000:.0f} ms.", "",
              "| image | stream (bytes) | vs single-layer file | cuts | BD vs single-layer | gap at 25 / 50 / 75% (dB) "

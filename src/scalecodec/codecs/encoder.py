@@ -179,11 +179,11 @@ SHIFT = {ChunkKind.FINE: 5, ChunkKind.FINE_SPATIAL: 3}
 # of the top layer's cuts against whole-symbol spatial streams +33% (scales
 # 1,2; 3 photos) and +41% (1,2,4; 2 photos) on training photos; ending lower
 # layers at 40%: +10% and +11% (30% and 50% did no better), and the whole
-# stream 6-13% smaller at the same top PSNR (the next layer's residual
-# absorbs a coarser prediction cheaply). The lower sizes stop 2-4 dB below
-# the top quality (a small detailed one lower: Kodak's kodim08 at 1/16 size
-# about at the lowest quality's PSNR); their own BD-rates moved -1 to +5
-# points. A depth per layer from its share of the stream is the next step.
+# stream 10-14% smaller at the same top PSNR (the next layer's residual
+# absorbs a coarser prediction cheaply). The lower sizes stop 1.6-2.3 dB
+# below the top quality (a small detailed one lower: Kodak's kodim08 at 1/16
+# size about at the lowest quality's PSNR); their own BD-rates moved -0.6 to
+# +4.6 points. A depth per layer from its share of the stream is the next step.
 LOWER_PLANES = 0.4
 
 
