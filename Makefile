@@ -2,7 +2,7 @@
 # make test   set up, then run the test suite
 # make bench  scalecodec against the established codecs on Kodak (KODAK=folder of PNGs),
 #             then its spatial and fine-grained scalability (bench-spatial, bench-fgs:
-#             each alone; bench-fgs reads the first's results.json);
+#             each alone);
 #             installs the peers' tools if missing; results in results/<folder name>/
 # make train  train the shipped model further (needs TRAIN_DATA=folder of photos)
 # make fuzz   the long fuzzing campaign (10^6 parser, 10^4 decoder inputs); results/fuzz.md
@@ -38,8 +38,7 @@ bench-spatial: $(BIN)/.installed
 	$(BIN)/scc bench-spatial $(KODAK) --out results/$(notdir $(abspath $(KODAK))) --force
 
 bench-fgs: $(BIN)/.installed
-	$(BIN)/python scripts/measure-fgs.py results/$(notdir $(abspath $(KODAK)))/results.json \
-	    results/$(notdir $(abspath $(KODAK)))/fgs.json $(KODAK)/*.png
+	$(BIN)/python scripts/measure-fgs.py results/$(notdir $(abspath $(KODAK)))/fgs.json $(KODAK)/*.png
 
 train: $(BIN)/.installed
 	$(BIN)/scc train $(TRAIN_DATA) --workdir runs/train --minutes $(MINUTES) --threads 2

@@ -1,14 +1,15 @@
 """Fine-grained scalability on real files (issue 28): encode each image once
-at the default model's top quality with --mode fgs, cut the stream at
+at the fine-grained model's top quality with --mode fgs, cut the stream at
 BUDGETS (1.5% to 100% of its size, geometric) with the container's truncate,
-decode every cut and measure RGB PSNR on the 8-bit output. Compares with the
-single-layer points of `scc bench`'s results.json (the same model, every
-level) and with JPEG 2000 quality layers (one LRCP file per image, a layer
+decode every cut and measure RGB PSNR on the 8-bit output. Compares with
+single-layer streams of the same model at every level (encoded here: the
+default single-layer model may be another, see model.file.MODEL_FILES) and
+with JPEG 2000 quality layers (one LRCP file per image, a layer
 at each cut's bpp, every point a real prefix file). Times a whole-process
 `scc decode` of cuts and `scc truncate`. Writes OUT_JSON, and beside it the
 plot (.png) and the table (.md, naming this command).
 
-    python scripts/measure-fgs.py RESULTS_JSON OUT_JSON IMAGE...
+    python scripts/measure-fgs.py OUT_JSON IMAGE...
     python scripts/measure-fgs.py --retime OUT_JSON IMAGE...
 
 --retime measures the speeds again (on a quiet machine: the first run's
@@ -48,12 +49,13 @@ def jpeg2000_layers(ppm: Path, bpps: list[float], pixels: np.ndarray, work: Path
             for k in range(1, cs.layers + 1)]
 
 
-def measure(path: Path, quality: float, work: Path) -> dict:
+def measure(path: Path, model: str, levels: int, work: Path) -> dict:
     data = path.read_bytes()
     pixels = np.asarray(Image.open(path).convert("RGB"))
     h, w = pixels.shape[:2]
-    enc = api.encode_file(data, quality, mode="fgs", device="cpu")
-    single = api.encode_file(data, quality, device="cpu")
+    enc = api.encode_file(data, levels, model_path=model, mode="fgs", device="cpu")
+    singles = [api.encode_file(data, q, model_path=model, device="cpu") for q in range(1, levels + 1)]
+    single = singles[-1]
     stream = container.parse(enc.stream)
     payload, _, _ = container.fine.unpack(stream.chunks[0].payload)
     valid = container.ops.cut_sizes(stream, 0)
@@ -77,6 +79,8 @@ def measure(path: Path, quality: float, work: Path) -> dict:
     sizes = [len(s) for s in payload.segments]
     coded = len(payload.z_stream) + len(payload.head) + sum(sizes)
     return {"full": len(enc.stream), "single_layer_bytes": len(single.stream), "whole_is_single_layer": whole_same,
+            "single_layer": [(8 * len(s.stream) / (w * h), psnr(pixels, api.decode_file(s.stream).pixels))
+                             for s in singles],
             "rows": rows, "segments": len(sizes), "smallest_cut": valid[0], "range": len(enc.stream) / valid[0],
             "median_gap": statistics.median(np.diff(valid)) / len(enc.stream),
             "largest_gap": max(np.diff(valid)) / len(enc.stream), "table_bytes": len(enc.stream) - coded,
@@ -97,7 +101,8 @@ def speed(src: Path, size: int, work: Path) -> tuple[float, float]:
 
 def retime(out_json: str, *images: str) -> None:
     out = json.loads(Path(out_json).read_text())
-    quality = float(load_model().levels)
+    model = str(default_model_path("fine"))
+    quality = float(load_model(model).levels)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         # Every stream first: no timed process then shares the CPUs with
@@ -105,7 +110,8 @@ def retime(out_json: str, *images: str) -> None:
         streams = {}
         for i, image in enumerate(map(Path, images)):
             streams[image] = work / f"{i}.scc"
-            streams[image].write_bytes(api.encode_file(image.read_bytes(), quality, mode="fgs", device="cpu").stream)
+            streams[image].write_bytes(api.encode_file(image.read_bytes(), quality, model_path=model, mode="fgs",
+                                                             device="cpu").stream)
         for image, src in streams.items():
             m = out[image.name]
             m["decode_s"], m["truncate_s"] = speed(src, src.stat().st_size, work)
@@ -184,11 +190,11 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
     s = out["_summary"]
     lines = [f"# Fine-grained scalability by trit-planes ({len(names)} images)", "",
              out["_provenance"] + f" Each image is encoded once "
-             f"(`scc encode --mode fgs -q {quality:g}`, model `{default_model_path().name}`); every point is a "
+             f"(`scc encode --mode fgs -q {quality:g}`, model `{default_model_path('fine').name}`); every point is a "
              f"real file cut from that one stream by truncate ({len(BUDGETS)} budgets from 1.5% to 100% of "
              "the stream, geometric; budgets under the basic part are refused), decoded, and compared in RGB "
-             "PSNR on the 8-bit output. The single-layer points are `scc bench`'s (the same model, every "
-             "level); JPEG 2000's are prefixes of one LRCP file per image with a layer at each cut's bpp "
+             "PSNR on the 8-bit output. The single-layer points are that model's single-layer streams at "
+             "every level, encoded here; JPEG 2000's are prefixes of one LRCP file per image with a layer at each cut's bpp "
              f"(`opj_compress -I -r ... -PLT`, decoded by `opj_decompress -l k`). Plot: `{plot_name}`.", "",
              f"- **BD-rate against the single-layer codec: {s['bd_rate_vs_single_layer_mean']:+.2f}%** "
              "(mean over images; target <= +10%, stretch +6%).",
@@ -223,17 +229,17 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(results_json: str, out_json: str, *images: str) -> None:
-    quality = float(load_model().levels)
-    single = {}
-    for p in json.load(open(results_json))["points"]["scalecodec"]:
-        single.setdefault(p["image"], []).append((p["bpp"], p["psnr"]))
+def main(out_json: str, *images: str) -> None:
+    model = str(default_model_path("fine"))
+    levels = load_model(model).levels
+    quality = float(levels)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for image in map(Path, images):
-            m = out[image.name] = measure(image, quality, Path(tmp))
+            m = out[image.name] = measure(image, model, levels, Path(tmp))
             print(image.name, m["full"], "bytes,", len(m["rows"]), "cuts, monotone:", m["monotone"],
                   file=sys.stderr, flush=True)
+    single = {name: m["single_layer"] for name, m in out.items()}
     out["_summary"] = summarize(out, single)
     out["_provenance"] = provenance()
     write(out, out_json, quality)

@@ -138,4 +138,4 @@ def test_bad_quality_is_a_usage_error(tmp_path):
 def test_compare_prints_psnr(tmp_path, stream_file):
     scc("decode", stream_file, tmp_path / "d.png", check=True)
     out = scc("compare", PHOTO, tmp_path / "d.png", "--json", check=True).stdout
-    assert json.loads(out)["psnr"] > 26.8  # the shipped model: 27.26 dB at q3 on this photo
+    assert json.loads(out)["psnr"] > 25.6  # the shipped model (base v3): 26.03 dB at q3 on this photo

@@ -8,7 +8,7 @@ import torch
 from conftest import PHOTO, scc
 from scalecodec.api import decode_file, encode_file
 from scalecodec.eval.metrics import psnr
-from scalecodec.model.file import load_model
+from scalecodec.model.file import default_model_path, load_model
 from scalecodec.codecs.effort import ITERATIONS
 from scalecodec.codecs.refine import FloatSynthesis, inverse_gain, lambda_at
 
@@ -30,7 +30,7 @@ def test_higher_effort_gives_a_cheaper_stream_that_decodes_as_usual(photo):
     # Same format: the header and table layout are those of an ordinary stream.
     assert refined[:6] == plain[:6]
     assert rd_cost(refined, photo, 4.0) < rd_cost(plain, photo, 4.0)
-    assert psnr(photo, decode_file(refined).pixels) > 27.0  # the default: 27.84 dB at q4
+    assert psnr(photo, decode_file(refined).pixels) > 27.0  # the default (base v3): 27.90 dB at q4
 
 
 def test_effort_is_deterministic(photo):
@@ -52,7 +52,10 @@ def test_effort_refines_every_layer_of_a_spatial_stream(photo):
 def test_float_synthesis_follows_the_exact_decoder():
     model = load_model()
     rng = np.random.default_rng(1)
-    y_fixed = rng.integers(-4 * 256, 4 * 256, size=(model.m, 3, 4)).astype(np.int64)
+    # Within +-2 in every channel at once: base v3's fixed-point ranges were
+    # calibrated on real latents (most channels near 0), and +-4 everywhere
+    # drives its activations to their 16-bit clamp, which the float network lacks.
+    y_fixed = rng.integers(-2 * 256, 2 * 256, size=(model.m, 3, 4)).astype(np.int64)
     quality_fixed = 2 * 256 + 77
     exact = model.synthesis.values(y_fixed, quality_fixed)
     y = torch.from_numpy(y_fixed / 256 * inverse_gain(model.synthesis, quality_fixed)[:, None, None]).float()
@@ -63,7 +66,7 @@ def test_float_synthesis_follows_the_exact_decoder():
 def test_effort_serves_fine_grained_streams_whole_they_are_the_refined_single_layer_image(photo):
     data = PHOTO.read_bytes()
     fine = encode_file(data, 4.0, device="cpu", effort=2, mode="fgs").stream
-    single = encode_file(data, 4.0, device="cpu", effort=2).stream
+    single = encode_file(data, 4.0, device="cpu", effort=2, model_path=default_model_path("fine")).stream
     assert fine != encode_file(data, 4.0, device="cpu", mode="fgs").stream
     assert np.array_equal(decode_file(fine).pixels, decode_file(single).pixels)
 
@@ -71,7 +74,9 @@ def test_effort_serves_fine_grained_streams_whole_they_are_the_refined_single_la
 def test_cli_effort_verbose_and_refusals(tmp_path):
     out = tmp_path / "e.scc"
     r = scc("encode", PHOTO, out, "--effort", 2, "-v", check=True)
-    assert r.stderr.count(b"iteration") == ITERATIONS[1] and b"dB" in r.stderr
+    # The default model has a context model: a search per slice.
+    slices = len(load_model().context.sizes)
+    assert r.stderr.count(b"iteration") == ITERATIONS[1] * slices and b"dB" in r.stderr
     assert scc("decode", out, tmp_path / "e.png").returncode == 0
     assert scc("encode", PHOTO, tmp_path / "x.scc", "--effort", 0).returncode == 2
     assert "~" in scc("encode", "--help").stdout.decode()  # the levels' cost is in the help

@@ -23,7 +23,7 @@ from scalecodec.eval.metrics import psnr
 def fgs_model() -> str:
     from scalecodec.model.file import default_model_path
 
-    return str(default_model_path())
+    return str(default_model_path("fine"))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import container
-from .errors import ModelError, OutputError, UsageError
+from .errors import OutputError, UsageError
 from .limits import DEFAULT_MAX_PIXELS
 
 OUTPUT_FORMATS = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".bmp": "BMP",
@@ -95,8 +95,8 @@ def output_format(path: str) -> str:
 MODES = ("single", "fgs")
 
 
-# The default quality level: on the default single-layer model (base v2, ten
-# levels) it is the rate-distortion trade-off (lambda 0.0067) that level 3 of
+# The default quality level: on the default single-layer model (base v3; its ten
+# levels are v2's) it is the rate-distortion trade-off (lambda 0.0067) that level 3 of
 # the first base codec was, about 0.5 bpp on Kodak.
 DEFAULT_QUALITY = 4.0
 
@@ -115,13 +115,15 @@ def encode_file(data: bytes, quality: float, model_path=None, device="auto", nam
 
 
 def _encoder_model(model_path, scales, mode) -> str | None:
-    """The model file a mode encodes with: the one given, else the shipped one for the mode."""
+    """The model file a mode encodes with: the one given, else the shipped one
+    for the mode (None: the default single-layer model)."""
     from .model.file import default_model_path
 
     if model_path:
         return str(model_path)
-    # Fine-grained streams code the single-layer model's latent in planes.
-    return str(default_model_path(kind="spatial")) if scales is not None else None
+    if scales is not None:
+        return str(default_model_path(kind="spatial"))
+    return str(default_model_path(kind="fine")) if mode == "fgs" else None
 
 
 def _check_request(quality: float, model_path, scales, mode: str) -> str | None:
@@ -153,7 +155,6 @@ def _encode(src, quality, path, device, scales, mode, effort, report, strip) -> 
     from .codecs.encoder import Effort
 
     effort = Effort(effort, report)
-    path, notes = _model_for_source(path, src, scales)
     encoder = open_encoder(path, device)
     planes = mode == "fgs"
     if scales is None:
@@ -161,25 +162,8 @@ def _encode(src, quality, path, device, scales, mode, effort, report, strip) -> 
     else:
         stream = encoder.encode_spatial(src.pixels, scales, quality, src.colour, effort, planes)
     h, w = src.pixels.shape[:2]
-    stream, side_notes = _with_side_chunks(stream, src, strip)
-    return EncodeResult(stream, w, h, side_notes + notes)
-
-
-def _model_for_source(path: str | None, src, scales) -> tuple[str | None, list[str]]:
-    """The model file and a note: a grey image that no model was asked for
-    is coded by the shipped grey model where it is installed (trained on
-    grey photos, it needs fewer bytes for them: models/scc-base-v2-grey.md).
-    Its streams are single-layer or fine-grained streams like any other,
-    naming their model; spatial streams keep the spatial model."""
-    from .model.file import default_model_path
-
-    if path is not None or scales is not None or src.colour != container.ColourFormat.GRAY:
-        return path, []
-    try:
-        grey = default_model_path(kind="grey")
-    except ModelError:
-        return path, []
-    return str(grey), [f"grey: coded by the grey model {grey.name}"]
+    stream, notes = _with_side_chunks(stream, src, strip)
+    return EncodeResult(stream, w, h, notes)
 
 
 def _with_side_chunks(stream: bytes, src, strip: tuple) -> tuple[bytes, list[str]]:

@@ -92,8 +92,8 @@ decode_device_option = click.option(
 )
 model_option = click.option(
     "--model", "model_path", type=click.Path(dir_okay=False), default=None,
-    help="Model file (default: the shipped model, for a grey image its grey model; for decode, "
-         "the one the stream names).",
+    help="Model file (default: the shipped model of the stream's kind; for decode, the one the "
+         "stream names).",
 )
 
 
@@ -129,7 +129,7 @@ def main():
 @click.argument("output_path", metavar="OUT")
 @click.option("-q", "--quality", type=float, default=DEFAULT_QUALITY, show_default=True,
               help="Quality level from 1 (smallest) to the model's top: 10 for the default model "
-                   "(~0.14 to ~1.9 bpp on Kodak; a fine-grained stream's top, cut to any size "
+                   "(~0.10 to ~1.8 bpp on Kodak; a fine-grained stream's top, cut to any size "
                    "below), 7 for the spatial one; fractions interpolate.")
 @click.option("--scales", type=str, default=None, metavar="1,S2,...",
               help="Spatially scalable: layer scale factors relative to the base layer, e.g. 1,1.6,2.4; "

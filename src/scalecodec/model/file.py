@@ -26,11 +26,18 @@ from ..exact.synthesis import FixedPointSynthesis
 FORMAT = "scalecodec-model-1"
 # The default model file of each kind of stream.
 MODEL_FILES = {
-    # Base v2 (issue 26); streams of the first base codec (scc-hyperprior-n64,
-    # still installed) decode by their model id.
-    "single": "scc-base-v2.npz",
+    # Base v3 (issue 26: N=128 and a context model); streams of earlier
+    # models (v2, scc-hyperprior-n64, still installed) decode by their model id.
+    # Grey images too: on Kodak made grey the grey model fine-tuned from v2
+    # (scc-base-v2-grey, still installed) needs 5.4% more bytes than v3
+    # (results/kodak-grey.md).
+    "single": "scc-base-v3.npz",
+    # Fine-grained streams code y in planes under the hyperprior alone, so a
+    # context model's gain is not theirs: base v2's planes stay within +10%
+    # BD-rate of v2's own single-layer streams (results/kodak/fgs.md), v3's
+    # would be measured against v3 with its context model.
+    "fine": "scc-base-v2.npz",
     "spatial": "scc-spatial-n64.npz",  # streams with enhancement layers
-    "grey": "scc-base-v2-grey.npz",  # grey images, when no model is asked for (api._model_for_source)
 }
 _ARRAY = "@array:"
 
