@@ -1,7 +1,7 @@
 """Spatial streams in trit-planes on real files (issue 29): for each image and
 layer configuration, encode once at the spatial model's top quality with
 --mode fgs --scales, and at each layer cut the stream to BUDGETS budgets
-(`truncate --scale --bytes`: the layers below whole, that one cut), decode
+(`truncate --scale --bytes`: the layers below as it needs them, that one cut), decode
 every cut at its layer and measure RGB PSNR on the 8-bit output against the
 reference downscale. Anchors: spatial streams of whole symbols encoded
 separately at QUALITIES (the same scales; a layer's bytes are the stream
@@ -14,11 +14,12 @@ Times whole-process decodes of cuts against the whole-symbol stream's. Writes
 OUT_JSON, and beside it the plot (.png) and the table (.md, naming this
 command).
 
-    python scripts/measure-fgs-spatial.py [--resume] OUT_JSON IMAGE...
+    python scripts/measure-fgs-spatial.py [--resume] [--anchors-from EARLIER_JSON] OUT_JSON IMAGE...
     python scripts/measure-fgs-spatial.py --retime OUT_JSON IMAGE...
 
 --resume goes on with an interrupted run of the same code: the images in
-OUT_JSON are kept, the others measured. --retime measures the speeds again
+OUT_JSON are kept, the others measured. --anchors-from takes the anchors and
+JPEG 2000 points from an earlier run's JSON of the same images and model. --retime measures the speeds again
 (on a quiet machine) and rewrites OUT_JSON and its table.
 """
 import json
@@ -69,7 +70,12 @@ def jpeg2000_points(pixels: np.ndarray, references: dict, top_bpp: float, work: 
     return out
 
 
-def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Path) -> dict:
+def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Path,
+            reuse: dict | None = None) -> dict:
+    """One image at one configuration; with reuse (the image's record of an
+    earlier run at this configuration, --anchors-from), its whole-symbol
+    anchors and JPEG 2000 points are taken from there, not made again: they
+    depend on the image and the model alone."""
     data = path.read_bytes()
     pixels = np.asarray(Image.open(path).convert("RGB"))
     h, w = pixels.shape[:2]
@@ -94,7 +100,10 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
     # The anchors: one whole-symbol spatial stream per quality, each layer selected.
     anchors = [[] for _ in sizes]
     streams = {}
-    for q in qualities:
+    if reuse is not None:
+        anchors = [[tuple(p) for p in layer["anchor"]] for layer in reuse["layers"]]
+        streams[qualities[-1]] = api.encode_file(data, qualities[-1], scales=list(scales), device="cpu").stream
+    for q in qualities if reuse is None else ():
         streams[q] = api.encode_file(data, q, scales=list(scales), device="cpu").stream
         for k, ((lw, lh), reference) in enumerate(zip(sizes, references)):
             part = api.truncate_file(streams[q], scale=lw / sizes[0][0]).stream
@@ -109,8 +118,9 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
     record = {"layers": layers, "bytes": len(planes),
               **speed(work / "planes.scc", work / "whole.scc", scales[-1], top_cut(layers), work)}
     if scales == (1.0, 2.0, 4.0):
-        j2k = jpeg2000_points(pixels, {2: references[0], 1: references[1], 0: references[2]},
-                              8 * len(planes) / (w * h), work)
+        j2k = ({k: layer["jpeg2000"] for k, layer in zip((2, 1, 0), reuse["layers"])} if reuse is not None else
+               jpeg2000_points(pixels, {2: references[0], 1: references[1], 0: references[2]},
+                               8 * len(planes) / (w * h), work))
         for k, layer in zip((2, 1, 0), layers):
             layer["jpeg2000"] = j2k[k]
             ours = [(r["bpp"], r["psnr"]) for r in layer["rows"]]
@@ -213,15 +223,19 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
              out.get("_made_by", provenance()) + f" Each image is encoded once per configuration (`scc encode "
              f"--mode fgs --scales ... -q {quality:g}`, model `{default_model_path('spatial').name}`); at each "
              f"layer, up to {BUDGETS} budgets from its smallest cut to its whole, each a real file made by "
-             "`truncate --scale --bytes` (the layers below whole) and decoded at that layer; bpp at the layer's "
+             "`truncate --scale --bytes` (the layers below it as it needs them) and decoded at that layer; bpp at the layer's "
              "size, RGB PSNR against the reference downscale. Anchor: spatial streams of whole symbols at "
              f"qualities {', '.join(f'{q:g}' for q in QUALITIES)}, each selected to the layer. JPEG 2000 (scales 1,2,4): "
              f"one LRCP file per image with {LAYERS} quality layers up to our whole stream's bpp, its first k layers "
              "at each dyadic size written as a file of their own (the higher resolutions' packets empty) and "
              "checked to decode as `opj_decompress -r -l` of the whole file does; the mean difference is over "
-             f"our cuts within its range. The encoder writes each lower layer with {LOWER_PLANES:.0%} of its "
-             "segments (`codecs.encoder.LOWER_PLANES`). Plot (first image): "
+             f"our cuts within its range. The encoder writes every layer whole and codes each enhancement "
+             f"layer over {LOWER_PLANES:.0%} of the segments of the layer below (`codecs.encoder.LOWER_PLANES`, "
+             "format 1.7), which is what a cut keeps of each layer below it. Plot (first image): "
              f"`{plot_name}`.", ""]
+    if "_anchors_from" in out:
+        lines += ["The anchors and the JPEG 2000 points were taken from an earlier run (`--anchors-from`; they "
+                  f"depend on the image and the model alone), whose maker: {out['_anchors_from']}", ""]
     for key, s in out["_summary"].items():
         lines += [f"## Scales {key}", "", "| layer | BD-rate vs whole-symbol spatial (mean / worst; target <= +10%) "
                   "| PSNR never falls | cuts per layer (min) | vs JPEG 2000 at the same bpp |", "|---|---|---|---:|---|"]
@@ -248,18 +262,26 @@ def main(*args: str) -> None:
         retime(*args[1:])
         return
     resume = args[0] == "--resume"
-    out_json, *images = args[resume:]
+    args = args[resume:]
+    earlier = None
+    if args[0] == "--anchors-from":
+        earlier, args = json.loads(Path(args[1]).read_text()), args[2:]
+    out_json, *images = args
     quality = float(load_model(default_model_path("spatial")).levels)
     # --resume: an interrupted run of this code goes on, keeping the images it measured.
     out = json.loads(Path(out_json).read_text()) if resume else {}
     out.pop("_summary", None)
     out["_made_by"] = provenance()
+    if earlier is not None:
+        out["_anchors_from"] = earlier["_made_by"]
     with tempfile.TemporaryDirectory() as tmp:
         for image in map(Path, images):
             if image.name in out:
                 continue
-            out[image.name] = {",".join(f"{s:g}" for s in c): measure(image, c, quality, QUALITIES, Path(tmp))
-                               for c in CONFIGS}
+            keys = [",".join(f"{s:g}" for s in c) for c in CONFIGS]
+            out[image.name] = {k: measure(image, c, quality, QUALITIES, Path(tmp),
+                                          earlier[image.name][k] if earlier is not None else None)
+                               for k, c in zip(keys, CONFIGS)}
             print(image.name, {k: [l["bd_rate"] and round(l["bd_rate"], 1) for l in v["layers"]]
                                for k, v in out[image.name].items()},
                   file=sys.stderr, flush=True)

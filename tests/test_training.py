@@ -302,17 +302,25 @@ def test_compact_optimizer_state_keeps_adams_denominators_and_reads_older_checkp
     assert torch.equal(restore_optimizer_state(older)["state"][0]["exp_avg_sq"], v0.bfloat16())
 
 
-def test_a_stopped_trainer_does_not_count_its_pause_as_training(monkeypatch):
+def test_the_training_clock_counts_neither_a_pause_nor_a_starved_share(monkeypatch):
     from scalecodec.training import train
 
-    clock = iter([100.4, 100.9, 1000.9])
-    monkeypatch.setattr(train.time, "monotonic", lambda: next(clock))
-    elapsed, tick = train.counted(0.0, 100.0)
-    elapsed, tick = train.counted(elapsed, tick)
-    assert abs(elapsed - 0.9) < 1e-9 and tick == 100.9
-    # Stopped for 15 minutes in the next iteration (e.g. kill -STOP for a quiet timing).
-    elapsed, tick = train.counted(elapsed, tick)
-    assert abs(elapsed - (0.9 + train.STALL_SECONDS)) < 1e-9
+    wall = iter([100.0, 100.9, 1000.9, 1002.9, 0.0, 1.0, 901.0])
+    cpu = iter([10.0, 11.8, 13.6, 15.6, 0.0, 0.1, 0.2])
+    monkeypatch.setattr(train.time, "monotonic", lambda: next(wall))
+    monkeypatch.setattr(train.time, "process_time", lambda: next(cpu))
+    clock = train.TrainingClock(60.0, threads=2)
+    # Two threads busy for 0.9 s: all of it counts.
+    assert abs(clock.advance() - 60.9) < 1e-9
+    # Stopped for 15 minutes inside the next iteration (kill -STOP for a quiet
+    # timing): only its 0.9 s of work count.
+    assert abs(clock.advance() - 61.8) < 1e-9
+    # 2 s in which the threads had 2 CPU seconds of their 4 (a benchmark beside them): 1 s.
+    assert abs(clock.advance() - 62.8) < 1e-9
+    # On a GPU (no thread count) wall time counts, a pause at most STALL_SECONDS.
+    gpu = train.TrainingClock(0.0, threads=None)
+    assert abs(gpu.advance() - 1.0) < 1e-9
+    assert abs(gpu.advance() - (1.0 + train.STALL_SECONDS)) < 1e-9
 
 
 def test_a_grey_codec_fine_tunes_and_validates_on_the_photos_made_grey(tmp_path, monkeypatch):

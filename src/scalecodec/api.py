@@ -226,10 +226,10 @@ class TruncateResult:
 def truncate_file(data: bytes, max_bytes: int | None = None, scale: float | None = None,
                   width: int | None = None, height: int | None = None) -> TruncateResult:
     """A valid stream cut from data: the chunks that decoding at scale or
-    width/height needs (the layer L the rule of geometry.plan_decode picks),
-    and/or the largest prefix of at most max_bytes: whole chunks while they
-    fit, then as many segments of the next as fit if it is in planes. With
-    both, the layers below L stay whole and L is cut to fit. Needs no model,
+    width/height needs (the layer L the rule of geometry.plan_decode picks;
+    the layers below it as container.ops.below keeps them), and/or the best
+    stream of at most max_bytes (container.truncate). With both, the layers
+    below L are kept as L needs them and L is cut to fit. Needs no model,
     numpy or torch. A request the stream cannot meet is a UsageError; an
     invalid stream a ContainerError."""
     from .codecs.geometry import plan_decode, requested_size
@@ -261,7 +261,7 @@ def truncate_file(data: bytes, max_bytes: int | None = None, scale: float | None
 
 def _cut_to(stream, max_bytes: int, whole_below: bool):
     """container.truncate; with whole_below, the layers below the top one
-    must stay whole and the top one be kept, cut if it is in planes."""
+    must stay as they are and the top one be kept, cut if it is in planes."""
     cut = container.truncate(stream, max_bytes)
     top = stream.chunks[-1]
     if whole_below and len(cut.chunks) < len(stream.chunks):
@@ -269,7 +269,7 @@ def _cut_to(stream, max_bytes: int, whole_below: bool):
         need = container.ops.size_with(stream, len(stream.chunks), below + container.ops.minimum_payload(top))
         part = "its basic part" if top.kind in container.format.PLANE_KINDS else "it"
         raise container.ops.BudgetError(
-            f"{max_bytes} bytes cannot hold the layers below {top.label} whole and {part}; the minimum "
+            f"{max_bytes} bytes cannot hold the layers below {top.label} and {part}; the minimum "
             f"is {need} bytes (ask for a smaller size, or more bytes)")
     return cut
 

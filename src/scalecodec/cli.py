@@ -320,20 +320,23 @@ def decode(input_path, output_path, scale, width, height, jobs, model_path, devi
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
 @click.option("--bytes", "max_bytes", type=click.IntRange(min=1), default=None,
-              help="Largest size of the output: whole layers while they fit, then, in a fine-grained "
-                   "stream, as many segments of the next layer as fit.")
+              help="Largest size of the output: the whole stream if it fits, else the highest layer "
+                   "that fits (whole, or in a fine-grained stream as many of its segments as fit), "
+                   "with the layers below it.")
 @size_options
 @force_option
 @quiet_option
 @user_errors
 def truncate(input_path, output_path, max_bytes, scale, width, height, force, quiet):
-    """Cut stream IN to at most N bytes (--bytes; the largest valid stream that
-    fits: whole layers, then in a fine-grained stream the segments of the
-    next that fit), or to the layers that decoding at a scale or size needs
-    (--scale, --width/--height: the result decodes there to exactly the
-    pixels IN does), or both: the layers below the one that size needs
-    whole, that one cut to fit N (fine-grained streams), as a valid stream
-    OUT."""
+    """Cut stream IN to at most N bytes (--bytes: the whole stream if it
+    fits, else the highest layer that fits, whole or in a fine-grained
+    stream cut to the segments that fit), or to the layers that decoding at a
+    scale or size needs (--scale, --width/--height: the result decodes there
+    to exactly the pixels IN does), or both: the layers below the one that
+    size needs, that one cut to fit N (fine-grained streams), as a valid
+    stream OUT. The layers below a layer are kept as far as it needs them:
+    whole, or in a fine-grained spatial stream the segments of each that the
+    layer above it was coded over."""
     from .api import truncate_file
 
     check_output(output_path, force, input_path)

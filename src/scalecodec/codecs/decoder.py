@@ -101,8 +101,10 @@ class Decoder:
             raise StreamError(f"the stream's quality {header.quality:g} is outside the model's "
                               f"range 1..{self.model.levels}")
         bw, bh = layers[0]
-        pixels = self.model.synthesis(latents(self.model, stream.chunks[0], notes), quality_fixed)[:bh, :bw]
-        for chunk in stream.chunks[1 : plan.layer + 1]:
+        # Each layer below the one decoded as far as the layer above was coded over it.
+        chunks = container.ops.below(stream, plan.layer) + [stream.chunks[plan.layer]]
+        pixels = self.model.synthesis(latents(self.model, chunks[0], notes), quality_fixed)[:bh, :bw]
+        for chunk in chunks[1:]:
             pixels = reconstruct_enhancement(el, pixels, latents(el, chunk, notes), quality_fixed, chunk.a, chunk.b)
         if plan.how == "downscale":
             pixels = reference_downscale(pixels, plan.width, plan.height)

@@ -169,42 +169,49 @@ class ResidualInput:
 # base +0.03 to +0.06. Enhancement layers code a residual over LIFF's
 # prediction and gain less: +0.01 to +0.02 dB with 3, none with 5, a loss
 # with 8 (6 photos).
-SHIFT = {ChunkKind.FINE: 5, ChunkKind.FINE_SPATIAL: 3}
+SHIFT = {ChunkKind.FINE: 5, ChunkKind.FINE_PREFIX: 3}
 
 
-# A spatial stream in planes writes this share of each lower layer's segments
-# and predicts the layer above from that much. A cut at a layer keeps the
-# layers below it whole, so with every layer whole at the top quality a cut
-# near the bottom of the top layer spent most of its bytes below it: BD-rate
-# of the top layer's cuts against whole-symbol spatial streams +33% (scales
-# 1,2; 3 photos) and +41% (1,2,4; 2 photos) on training photos; ending lower
-# layers at 40%: +10% and +11% (30% and 50% did no better), and the whole
-# stream 10-14% smaller at the same top PSNR (the next layer's residual
-# absorbs a coarser prediction cheaply). The lower sizes stop 1.6-2.3 dB
-# below the top quality (a small detailed one lower: Kodak's kodim08 at 1/16
-# size about at the lowest quality's PSNR); their own BD-rates moved -0.6 to
-# +4.6 points. A depth per layer from its share of the stream is the next step.
+# Each enhancement layer of a spatial stream in planes is coded over this
+# share of the layer below's segments (a FINE_PREFIX chunk says how many), and
+# a cut at a layer keeps each layer below only that far. With every lower
+# layer whole at the top quality under the layer above, a cut near the bottom
+# of the top layer spent most of its bytes below it: BD-rate of the top
+# layer's cuts against whole-symbol spatial streams +33% (scales 1,2; 3
+# photos) and +41% (1,2,4; 2 photos) on training photos; over 40%: +10% and
+# +11% (30% and 50% did no better; on 3 other photos 30% and 60% at every
+# lower layer gave the top layer +13.5% and +11.9% against 40%'s +11.5% at
+# 1,2,4, +8.9% and +15.8% against +7.5% at 1,1.6,2.4, though 60% gave the
+# middle layer +12.4% against +21.2%), and the top layer 10-14% smaller at the
+# same PSNR (its residual absorbs a coarser prediction cheaply). Until 1.7 a
+# lower layer was written only that far, so its own cuts stopped 1.6-2.3 dB
+# below the top quality; written whole, they reach it: on 3 training photos
+# the base layer's BD-rate went +14.2% -> +10.9% (1,2,4) and +15.0% -> +10.9%
+# (1,1.6,2.4), the middle layer's +21.2% -> +15.5% and +16.4% -> +11.1%.
 LOWER_PLANES = 0.4
 
 
-def ended_early(parts, chunk: Chunk, y_fixed: np.ndarray, share: float = LOWER_PLANES) -> tuple[Chunk, np.ndarray]:
-    """A lower layer's chunk in planes with `share` of its segments (at least
-    one with trits), and its y_hat as the decoder will have it (y_fixed, the
-    whole layer's, where it keeps them all)."""
+def coded_over(parts, chunk: Chunk, y_fixed: np.ndarray, share: float = LOWER_PLANES) -> tuple[int, np.ndarray]:
+    """How many of a lower layer's segments the layer above is coded over
+    (`share` of them, at least one with trits, at most fine.MAX_PREFIX), and
+    the y_hat the decoder makes of them (y_fixed, the whole layer's, where
+    that is all of them)."""
     payload, declared, _ = fine.unpack(chunk.payload)
-    keep = min(declared, max(2, round(declared * share)))
+    keep = min(declared, max(2, round(declared * share)), fine.MAX_PREFIX)
     if keep == declared:
-        return chunk, y_fixed
-    chunk = replace(chunk, payload=fine.pack(payload.cut(keep)))
-    return chunk, fine_decode(parts, chunk, [])
+        return keep, y_fixed
+    return keep, fine_decode(parts, replace(chunk, payload=fine.pack(payload.cut(keep))), [])
 
 
-def image_chunk(planes: bool, layer: int, width: int, height: int, payload: bytes) -> Chunk:
-    """Layer `layer`'s chunk: whole symbols, or in planes with its reconstruction shift."""
+def image_chunk(planes: bool, layer: int, width: int, height: int, payload: bytes,
+                over: int | None = None) -> Chunk:
+    """Layer `layer`'s chunk: whole symbols, or in planes with its
+    reconstruction shift and, above the base, the segments of the layer
+    below it is coded over."""
     if not planes:
         return Chunk(ChunkKind.SPATIAL if layer else ChunkKind.BASE, layer, width, height, payload)
-    kind = ChunkKind.FINE_SPATIAL if layer else ChunkKind.FINE
-    return Chunk(kind, layer, width, height, payload, fine.reconstruction_flags(SHIFT[kind]))
+    kind = ChunkKind.FINE_PREFIX if layer else ChunkKind.FINE
+    return Chunk(kind, layer, width, height, payload, fine.reconstruction_flags(SHIFT[kind], over))
 
 
 class Encoder:
@@ -309,9 +316,10 @@ class Encoder:
         """The stream, and per layer what the decoder will compute from it
         (the same exact functions); the top layer's pixels and every layer's
         prediction only for the benchmark (at 12 MP they are ~0.6 GB). Each
-        layer is predicted from the whole layer below it: a cut keeps the
-        layers below the one it cuts whole. In planes, a lower layer is whole
-        at LOWER_PLANES of its segments."""
+        layer is predicted from the layer below as the decoder has it: with
+        whole symbols, all of it; in planes, its first LOWER_PLANES of
+        segments (every layer is written whole, and a cut keeps each layer
+        below the one it cuts that far)."""
         el = self.model.enhancement
         if el is None:
             raise ModelError(f"{self.model.path} has no enhancement layer; use a spatial model "
@@ -324,9 +332,9 @@ class Encoder:
         payload, y_fixed = self._code_layer(self.net, self.model,
                                             self._input(_image_input(reference_downscale(pixels, bw, bh))),
                                             quality, effort, size=(bh, bw), planes=planes)
-        chunks = [image_chunk(planes, 0, bw, bh, payload)]
+        chunks, over = [image_chunk(planes, 0, bw, bh, payload)], None
         if planes and len(sizes) > 1:
-            chunks[0], y_fixed = ended_early(self.model, chunks[0], y_fixed)
+            over, y_fixed = coded_over(self.model, chunks[0], y_fixed)
         # Each layer is predicted from exactly what the decoder will have.
         layers = [CodedLayer(bw, bh, self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw], None)]
         for k, (lw, lh) in enumerate(sizes[1:], start=1):
@@ -349,9 +357,9 @@ class Encoder:
             payload, y_fixed = self._code_layer(self.el_net, el, side, quality, effort, residual, k, (lh, lw),
                                                 planes)
             del side
-            chunks.append(image_chunk(planes, k, lw, lh, payload))
+            chunks.append(image_chunk(planes, k, lw, lh, payload, over))
             if planes and not top:
-                chunks[-1], y_fixed = ended_early(el, chunks[-1], y_fixed)
+                over, y_fixed = coded_over(el, chunks[-1], y_fixed)
             decoded = (reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, lw, lh)
                        if for_benchmark or not top else None)
             layers.append(CodedLayer(lw, lh, decoded, prediction if for_benchmark else None))

@@ -9,22 +9,39 @@ import binascii
 import struct
 from dataclasses import dataclass, replace
 
-from .format import ContainerError
+from .format import ChunkKind, ContainerError
 
 # prior checksum, z stream bytes, head bytes, segment count
 _FIXED = struct.Struct("<IIIH")
 _CRC16 = struct.Struct("<H")
 WORD_BYTES = 4
 MAX_SEGMENTS = 0xFFFF
-# From 1.6 the low byte of a FINE or FINE_SPATIAL chunk's flags is the
-# reconstruction shift (section 8.5); 0 in earlier streams.
+# From 1.6 the low byte of a chunk in planes' flags is the reconstruction
+# shift (section 8.5); 0 in earlier streams. From 1.7 a FINE_PREFIX chunk's
+# high byte is how many segments of the layer below it is coded over.
 SHIFT_MASK = 0xFF
+MAX_PREFIX = 0xFF
 
 
-def reconstruction_flags(shift: int) -> int:
+def reconstruction_flags(shift: int, over: int | None = None) -> int:
+    """A chunk in planes' flags: its reconstruction shift and, for
+    FINE_PREFIX, the segments of the layer below it is coded over."""
     if not 0 <= shift <= SHIFT_MASK:
         raise ContainerError(f"a reconstruction shift is 0..{SHIFT_MASK}, got {shift}")
-    return shift
+    if over is not None and not 1 <= over <= MAX_PREFIX:
+        raise ContainerError(f"a layer is coded over 1..{MAX_PREFIX} segments of the layer below, got {over}")
+    return shift | (over or 0) << 8
+
+
+def coded_over(chunk) -> int | None:
+    """How many segments of the layer below chunk was coded over (section
+    8): a FINE_PREFIX chunk's flags say; None for the whole layer below."""
+    if chunk.kind != ChunkKind.FINE_PREFIX:
+        return None
+    over = chunk.flags >> 8
+    if over < 1:
+        raise ContainerError(f"{chunk.label} is coded over no segment of the layer below")
+    return over
 
 
 def reconstruction_shift(flags: int) -> int:

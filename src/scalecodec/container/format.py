@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, replace
 
 MAGIC = b"\x89SCC"
 VERSION_MAJOR = 1
-VERSION_MINOR = 6  # 1.1 SPATIAL, 1.2 channel-segment fine-grained, 1.3 metadata and alpha, 1.4 trit-plane FINE,
-# 1.5 BASE chunks coded by a model's context model, 1.6 a reconstruction shift in FINE chunks' flags
+VERSION_MINOR = 7  # 1.1 SPATIAL, 1.2 channel-segment fine-grained, 1.3 metadata and alpha, 1.4 trit-plane FINE,
+# 1.5 BASE chunks coded by a model's context model, 1.6 a reconstruction shift in FINE chunks' flags,
+# 1.7 FINE_PREFIX: a layer in planes coded over a prefix of the layer below
 MODEL_ID_BYTES = 16
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 28
@@ -49,15 +50,19 @@ class ChunkKind(enum.IntEnum):
     ALPHA = 7  # its alpha channel, lossless (payload: scalecodec.codecs.alpha)
     FINE = 8  # the base layer in trit-planes, cut at any segment (a, b = width, height)
     FINE_SPATIAL = 9  # an enhancement layer in trit-planes (a, b = width, height)
+    # An enhancement layer in trit-planes coded over the first segments of
+    # the layer below (how many: its flags, fine.coded_over), so that the
+    # layer below can be whole for its own receivers and short for this one's.
+    FINE_PREFIX = 10
 
 
 METADATA_KINDS = (ChunkKind.ICC, ChunkKind.EXIF, ChunkKind.XMP)
 # The minor version that defined each side kind and FINE: in an earlier
 # stream it is an unknown kind.
 _SINCE = {ChunkKind.ICC: 3, ChunkKind.EXIF: 3, ChunkKind.XMP: 3,
-          ChunkKind.ALPHA: 3, ChunkKind.FINE: 4, ChunkKind.FINE_SPATIAL: 4}
+          ChunkKind.ALPHA: 3, ChunkKind.FINE: 4, ChunkKind.FINE_SPATIAL: 4, ChunkKind.FINE_PREFIX: 7}
 # Image chunks coded in trit-planes (section 8): a cut one is still a layer.
-PLANE_KINDS = (ChunkKind.FINE, ChunkKind.FINE_SPATIAL)
+PLANE_KINDS = (ChunkKind.FINE, ChunkKind.FINE_SPATIAL, ChunkKind.FINE_PREFIX)
 # Side chunks follow chunk 0 and every cut keeps them whole (section 3.1).
 SIDE_KINDS = (*METADATA_KINDS, ChunkKind.ALPHA)
 _SIDE_LABELS = {ChunkKind.ICC: "ICC profile", ChunkKind.EXIF: "EXIF", ChunkKind.XMP: "XMP",
@@ -113,7 +118,7 @@ class Chunk:
             return f"spatial layer {self.layer} ({self.a}x{self.b})"
         if self.kind == ChunkKind.FINE:
             return f"fine-grained base layer ({self.a}x{self.b})"
-        if self.kind == ChunkKind.FINE_SPATIAL:
+        if self.kind in (ChunkKind.FINE_SPATIAL, ChunkKind.FINE_PREFIX):
             return f"fine-grained spatial layer {self.layer} ({self.a}x{self.b})"
         if self.kind == ChunkKind.CHANNELS:
             return f"fine-grained image in channel segments ({self.a}x{self.b})"

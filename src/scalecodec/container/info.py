@@ -34,11 +34,12 @@ def describe(data: bytes) -> dict:
             entry["scale"] = round(c.a / h.base_width, 4)  # relative to the base layer, as --scale takes it
         if c.kind in PLANE_KINDS:
             payload, declared, why = fine.unpack(c.payload)
-            # The stream sizes this layer can be cut to, with the layers below it whole.
+            # The stream sizes this layer can be cut to, with the layers below it as it needs them.
             cuts = cut_sizes(stream, c.layer)
             entry.update(segments=len(payload.segments), segments_declared=declared,
                          trits=sum(payload.trits), damage=why, cut_points=cuts,
-                         reconstruction_shift=fine.reconstruction_shift(c.flags))
+                         reconstruction_shift=fine.reconstruction_shift(c.flags),
+                         coded_over=fine.coded_over(c))
         chunks.append(entry)
         offset += len(c.payload)
     return {
@@ -82,6 +83,8 @@ def format_text(d: dict) -> str:
             lines.append(f"  segments   {c['segments']} of {c['segments_declared']} usable "
                          f"({c['trits']} trits, reconstruction shift {c['reconstruction_shift']}); "
                          f"cut to {len(cuts)} sizes, {cuts[0]} to {cuts[-1]} bytes (--json lists them)")
+            if c.get("coded_over"):
+                lines.append(f"  coded over {c['coded_over']} segments of the layer below")
             if c["damage"]:
                 lines.append(f"  damaged    {c['damage']}: decodes from the segments before it")
     for m in d["truncated"]:

@@ -26,11 +26,25 @@ class BudgetError(ContainerError):
 
 
 def select(stream: Stream, max_layer: int) -> Stream:
-    """Keep the chunks a receiver needs for spatial layers <= max_layer."""
+    """Keep the chunks a receiver needs for spatial layers <= max_layer:
+    each layer below it as far as the layer above was coded over it."""
     kept = [c for c in stream.chunks if c.layer <= max_layer]
     if not kept or kept[0].kind not in (ChunkKind.BASE, ChunkKind.FINE):
         raise ContainerError("selection keeps no base layer")
-    return with_chunks(stream, kept)
+    return with_chunks(stream, [*below(stream, kept[-1].layer), kept[-1]])
+
+
+def below(stream: Stream, layer: int) -> list[Chunk]:
+    """The chunks of the layers below `layer` as decoding it needs them:
+    whole, or cut to the segments the layer above each was coded over."""
+    chunks = list(stream.chunks[:layer])
+    for k, c in enumerate(chunks):
+        over = fine.coded_over(stream.chunks[k + 1])
+        if over is not None:
+            payload, _, _ = fine.unpack(c.payload)
+            if len(payload.segments) > over:
+                chunks[k] = replace(c, payload=fine.pack(payload.cut(over)), intact=True)
+    return chunks
 
 
 def size_with(stream: Stream, n_chunks: int, payload_bytes: int) -> int:
@@ -41,38 +55,38 @@ def size_with(stream: Stream, n_chunks: int, payload_bytes: int) -> int:
 
 
 def truncate(stream: Stream, max_bytes: int) -> Stream:
-    """The largest valid stream of at most max_bytes that is a prefix of this
-    one: whole chunks while they fit, then, if the next is in planes, as many
-    of its segments as fit (at least its basic part); the side chunks
-    (metadata, alpha) always stay."""
+    """The best valid stream of at most max_bytes cut from this one: the
+    whole stream if it fits, else the highest layer a cut can reach (the
+    layers below it as `below` keeps them), as many of its segments as fit
+    if it is in planes, else whole; the side chunks (metadata, alpha) always
+    stay."""
     spatial_layers(stream)  # never write a stream that breaks the layer rules
-    total, keep = 0, 0
-    for c in stream.chunks:
-        if not c.intact or size_with(stream, keep + 1, total + len(c.payload)) > max_bytes:
-            break
-        total += len(c.payload)
-        keep += 1
-    chunks = list(stream.chunks[:keep])
-    if keep < len(stream.chunks) and stream.chunks[keep].kind in PLANE_KINDS:
-        c = stream.chunks[keep]
+    if all(c.intact for c in stream.chunks) and \
+            size_with(stream, len(stream.chunks), sum(len(c.payload) for c in stream.chunks)) <= max_bytes:
+        return stream
+    for layer in reversed(range(len(stream.chunks))):
+        chunks, c = below(stream, layer), stream.chunks[layer]
+        total = sum(len(k.payload) for k in chunks)
+        if c.kind not in PLANE_KINDS:
+            if size_with(stream, layer + 1, total + len(c.payload)) <= max_bytes:
+                return with_chunks(stream, [*chunks, c])
+            continue
         payload, _, _ = fine.unpack(c.payload)
 
         def size(segments: int) -> int:
-            return size_with(stream, keep + 1, total + fine.packed_size(payload, segments))
+            return size_with(stream, layer + 1, total + fine.packed_size(payload, segments))
 
         if size(1) <= max_bytes:
             lo, hi = 1, len(payload.segments)  # size() grows with the segments kept
             while lo < hi:
                 mid = (lo + hi + 1) // 2
                 lo, hi = (mid, hi) if size(mid) <= max_bytes else (lo, mid - 1)
-            chunks.append(replace(c, payload=fine.pack(payload.cut(lo)), intact=True))
-    if not chunks:
-        first = stream.chunks[0]
-        need = size_with(stream, 1, minimum_payload(first))
-        what = ("the basic part of the base layer" if first.kind in PLANE_KINDS else "the base layer") \
-            + (" and its metadata and alpha" if stream.side else "")
-        raise BudgetError(f"{max_bytes} bytes cannot hold {what}; the minimum is {need} bytes")
-    return with_chunks(stream, chunks)
+            return with_chunks(stream, [*chunks, replace(c, payload=fine.pack(payload.cut(lo)), intact=True)])
+    first = stream.chunks[0]
+    need = size_with(stream, 1, minimum_payload(first))
+    what = ("the basic part of the base layer" if first.kind in PLANE_KINDS else "the base layer") \
+        + (" and its metadata and alpha" if stream.side else "")
+    raise BudgetError(f"{max_bytes} bytes cannot hold {what}; the minimum is {need} bytes")
 
 
 def minimum_payload(chunk: Chunk) -> int:
@@ -93,10 +107,10 @@ def cut_points(chunk: Chunk) -> list[int]:
 
 
 def cut_sizes(stream: Stream, layer: int) -> list[int]:
-    """The stream sizes a cut at layer can have: the layers below it whole,
-    then each size its chunk can be cut to."""
-    below = sum(len(c.payload) for c in stream.chunks[:layer])
-    return [size_with(stream, layer + 1, below + p) for p in cut_points(stream.chunks[layer])]
+    """The stream sizes a cut at layer can have: the layers below it as
+    `below` keeps them, then each size its chunk can be cut to."""
+    lower = sum(len(c.payload) for c in below(stream, layer))
+    return [size_with(stream, layer + 1, lower + p) for p in cut_points(stream.chunks[layer])]
 
 
 def is_planes(stream: Stream) -> bool:
@@ -107,17 +121,24 @@ def is_planes(stream: Stream) -> bool:
 def spatial_layers(stream: Stream) -> list[tuple[int, int]]:
     """(width, height) of the stream's spatial layers, base first, checked
     against the header and each other: BASE then SPATIAL chunks, or FINE
-    then FINE_SPATIAL (in planes; only the last may be cut)."""
+    then FINE_SPATIAL or FINE_PREFIX chunks (in planes; only the last may
+    be cut short, and the layer below a FINE_PREFIX chunk holds at least the
+    segments it was coded over)."""
     header, layers = stream.header, []
     if any(c.kind == ChunkKind.CHANNELS for c in stream.chunks):
         raise ContainerError(RETIRED)
     planes = is_planes(stream)
-    base_kind, layer_kind = (ChunkKind.FINE, ChunkKind.FINE_SPATIAL) if planes else (ChunkKind.BASE, ChunkKind.SPATIAL)
+    base_kind, layer_kinds = ((ChunkKind.FINE, (ChunkKind.FINE_SPATIAL, ChunkKind.FINE_PREFIX)) if planes
+                              else (ChunkKind.BASE, (ChunkKind.SPATIAL,)))
     for c in stream.chunks:
-        if c.layer != len(layers) or c.kind != (base_kind if c.layer == 0 else layer_kind):
+        if c.layer != len(layers) or (c.kind != base_kind if c.layer == 0 else c.kind not in layer_kinds):
             raise ContainerError(f"chunk {c.label} is out of order")
         if layers and not stream.chunks[len(layers) - 1].intact:
             raise ContainerError(f"{c.label} follows a layer that is cut")
+        over = fine.coded_over(c)
+        if over is not None and len(fine.unpack(stream.chunks[len(layers) - 1].payload)[0].segments) < over:
+            raise ContainerError(f"{c.label} is coded over {over} segments of the layer below, "
+                                 "which holds fewer")
         if layers and not (c.a >= layers[-1][0] and c.b >= layers[-1][1] and (c.a, c.b) != layers[-1]):
             raise ContainerError(f"{c.label} is not larger than the layer below it")
         if layers and (c.a > MAX_LAYER_STEP * layers[-1][0] + 2 or c.b > MAX_LAYER_STEP * layers[-1][1] + 2):

@@ -92,12 +92,31 @@ class TrainConfig:
 STALL_SECONDS = 30.0
 
 
-def counted(elapsed: float, tick: float) -> tuple[float, float]:
-    """The training clock advanced by one iteration that began at tick
-    (time.monotonic): (elapsed, now). A stopped process's pause is not
-    training time, and the learning curve and schedule run on this clock."""
-    now = time.monotonic()
-    return elapsed + min(now - tick, STALL_SECONDS), now
+class TrainingClock:
+    """The clock the learning curve and the schedule run on: each
+    iteration's wall time, less what the process did not spend training. A
+    stopped process's pause is not training time (an iteration counts at most
+    STALL_SECONDS), and on a CPU an iteration counts no more than the CPU time
+    its threads had, over their number: a run starved by other work on the
+    same cores (a benchmark beside it) does not spend its schedule."""
+
+    def __init__(self, elapsed: float, threads: int | None):
+        self.elapsed, self.threads = elapsed, threads
+        self.restart()
+
+    def restart(self) -> None:
+        """Time from here on counts (after work that is not training)."""
+        self.wall, self.cpu = time.monotonic(), time.process_time()
+
+    def advance(self) -> float:
+        """Count the iteration that ends now; the clock's seconds."""
+        wall, cpu = time.monotonic(), time.process_time()
+        spent = min(wall - self.wall, STALL_SECONDS)
+        if self.threads:
+            spent = min(spent, (cpu - self.cpu) / self.threads)
+        self.elapsed += max(spent, 0.0)
+        self.wall, self.cpu = wall, cpu
+        return self.elapsed
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
@@ -253,7 +272,8 @@ class Trainer:
                          exclude=held_out_files(Path(cfg.data)), grey=cfg.grey)
         curve = (LearningCurve(Path(cfg.data), self.workdir, cfg.val_reference, self.device, cfg.grey)
                  if cfg.val_minutes and self.rank == 0 else None)
-        last_val = -float("inf") if curve and curve.previous is None else time.monotonic()
+        # Validation every val_minutes of the training clock: a starved run is not measured more often.
+        last_val = -float("inf") if curve and curve.previous is None else self.elapsed
         val_step = self.step
         budget = cfg.minutes * 60
         lambdas = self.model.lambdas.to(self.device, torch.float32)
@@ -261,13 +281,14 @@ class Trainer:
         log_file = open(self.workdir / "train_log.jsonl", "a") if self.rank == 0 else None
         window = {"loss": [], "bpp": [[] for _ in range(levels)], "psnr": [[] for _ in range(levels)]}
         last_ckpt = last_log = time.monotonic()
-        tick = time.monotonic()
+        clock = TrainingClock(self.elapsed, torch.get_num_threads() if self.device.type == "cpu" else None)
         while not self._should_stop(budget):
-            if curve and time.monotonic() - last_val > cfg.val_minutes * 60:
+            if curve and self.elapsed - last_val >= cfg.val_minutes * 60:
                 curve(self.averaged(), self.step, cfg.prior_minutes + self.elapsed / 60)
                 val_step = self.step
                 # Validation time is not training time: the clock restarts.
-                tick = last_val = time.monotonic()
+                clock.restart()
+                last_val = self.elapsed
             self._phase()
             lr = learning_rate(cfg, self.elapsed / budget) * self._rewarm()
             for g in self.opt.param_groups:
@@ -286,7 +307,7 @@ class Trainer:
                 self.skipped += 1
                 if self.skipped > 100:
                     raise FloatingPointError(f"over 100 non-finite updates by step {self.step}")
-                self.elapsed, tick = counted(self.elapsed, tick)
+                self.elapsed = clock.advance()
                 continue
             self.opt.step()
             if self.ema is not None:
@@ -295,7 +316,7 @@ class Trainer:
                     for k, e in self.ema.items():
                         e.lerp_(params[k], 1 - cfg.ema)
             self.step += 1
-            self.elapsed, tick = counted(self.elapsed, tick)
+            self.elapsed = clock.advance()
 
             window["loss"].append(loss.item())
             for k, b, p in zip(level.tolist(), stats["bpp"].tolist(), stats["psnr"].tolist()):
