@@ -19,8 +19,9 @@ command).
 
 --resume goes on with an interrupted run of the same code: the images in
 OUT_JSON are kept, the others measured. --anchors-from takes the anchors and
-JPEG 2000 points from an earlier run's JSON of the same images and model. --retime measures the speeds again
-(on a quiet machine) and rewrites OUT_JSON and its table.
+JPEG 2000 points from an earlier run's JSON of the same images and model.
+--retime measures the speeds again (on a quiet machine) and rewrites OUT_JSON
+and its table.
 """
 import json
 import sys
@@ -97,30 +98,33 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
                          "psnr": psnr(reference, api.decode_file(cut).pixels)})
         layers.append({"size": [lw, lh], "scale": scale, "rows": rows, "valid_cuts": len(valid),
                        "monotone": bool(np.all(np.diff([r["psnr"] for r in rows]) >= 0))})
-    # The anchors: one whole-symbol spatial stream per quality, each layer selected.
-    anchors = [[] for _ in sizes]
-    streams = {}
-    if reuse is not None:
+    # The anchors: one whole-symbol spatial stream per quality, each layer
+    # selected; `whole` ends as the top quality's, which speed() times.
+    if reuse is None:
+        anchors = [[] for _ in sizes]
+        for q in qualities:
+            whole = api.encode_file(data, q, scales=list(scales), device="cpu").stream
+            for k, ((lw, lh), reference) in enumerate(zip(sizes, references)):
+                part = api.truncate_file(whole, scale=lw / sizes[0][0]).stream
+                anchors[k].append((8 * len(part) / (lw * lh), psnr(reference, api.decode_file(part).pixels)))
+    else:
         anchors = [[tuple(p) for p in layer["anchor"]] for layer in reuse["layers"]]
-        streams[qualities[-1]] = api.encode_file(data, qualities[-1], scales=list(scales), device="cpu").stream
-    for q in qualities if reuse is None else ():
-        streams[q] = api.encode_file(data, q, scales=list(scales), device="cpu").stream
-        for k, ((lw, lh), reference) in enumerate(zip(sizes, references)):
-            part = api.truncate_file(streams[q], scale=lw / sizes[0][0]).stream
-            anchors[k].append((8 * len(part) / (lw * lh), psnr(reference, api.decode_file(part).pixels)))
+        whole = api.encode_file(data, qualities[-1], scales=list(scales), device="cpu").stream
     for layer, anchor in zip(layers, anchors):
         layer["anchor"] = anchor
         try:
             layer["bd_rate"] = bd_rate(anchor, [(r["bpp"], r["psnr"]) for r in layer["rows"]])
-        except ValueError:  # a lower layer ended early below the lowest anchor's PSNR
+        except ValueError:  # the layer's cuts all lie below the lowest anchor's PSNR
             layer["bd_rate"] = None
-    (work / "whole.scc").write_bytes(streams[qualities[-1]])
+    (work / "whole.scc").write_bytes(whole)
     record = {"layers": layers, "bytes": len(planes),
               **speed(work / "planes.scc", work / "whole.scc", scales[-1], top_cut(layers), work)}
     if scales == (1.0, 2.0, 4.0):
-        j2k = ({k: layer["jpeg2000"] for k, layer in zip((2, 1, 0), reuse["layers"])} if reuse is not None else
-               jpeg2000_points(pixels, {2: references[0], 1: references[1], 0: references[2]},
-                               8 * len(planes) / (w * h), work))
+        if reuse is None:
+            j2k = jpeg2000_points(pixels, {2: references[0], 1: references[1], 0: references[2]},
+                                  8 * len(planes) / (w * h), work)
+        else:
+            j2k = {k: layer["jpeg2000"] for k, layer in zip((2, 1, 0), reuse["layers"])}
         for k, layer in zip((2, 1, 0), layers):
             layer["jpeg2000"] = j2k[k]
             ours = [(r["bpp"], r["psnr"]) for r in layer["rows"]]

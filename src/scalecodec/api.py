@@ -259,12 +259,12 @@ def truncate_file(data: bytes, max_bytes: int | None = None, scale: float | None
     return TruncateResult(container.serialize(cut), _kept(stream, cut), notes)
 
 
-def _cut_to(stream, max_bytes: int, whole_below: bool):
-    """container.truncate; with whole_below, the layers below the top one
+def _cut_to(stream, max_bytes: int, keep_top: bool):
+    """container.truncate; with keep_top, the layers below the top one
     must stay as they are and the top one be kept, cut if it is in planes."""
     cut = container.truncate(stream, max_bytes)
     top = stream.chunks[-1]
-    if whole_below and len(cut.chunks) < len(stream.chunks):
+    if keep_top and len(cut.chunks) < len(stream.chunks):
         below = sum(len(c.payload) for c in stream.chunks[:-1])
         need = container.ops.size_with(stream, len(stream.chunks), below + container.ops.minimum_payload(top))
         part = "its basic part" if top.kind in container.format.PLANE_KINDS else "it"

@@ -181,17 +181,20 @@ SHIFT = {ChunkKind.FINE: 5, ChunkKind.FINE_PREFIX: 3}
 # photos) and +41% (1,2,4; 2 photos) on training photos; over 40%: +10% and
 # +11% (30% and 50% did no better; on 3 other photos 30% and 60% at every
 # lower layer gave the top layer +13.5% and +11.9% against 40%'s +11.5% at
-# 1,2,4, +8.9% and +15.8% against +7.5% at 1,1.6,2.4, though 60% gave the
+# 1,2,4, +8.8% and +15.8% against +7.5% at 1,1.6,2.4, though 60% gave the
 # middle layer +12.4% against +21.2%), and the top layer 10-14% smaller at the
 # same PSNR (its residual absorbs a coarser prediction cheaply). Until 1.7 a
 # lower layer was written only that far, so its own cuts stopped 1.6-2.3 dB
 # below the top quality; written whole, they reach it: on 3 training photos
 # the base layer's BD-rate went +14.2% -> +10.9% (1,2,4) and +15.0% -> +10.9%
-# (1,1.6,2.4), the middle layer's +21.2% -> +15.5% and +16.4% -> +11.1%.
+# (1,1.6,2.4), the middle layer's +21.2% -> +15.5% and +16.4% -> +11.1%
+# (one photo's 1,1.6,2.4 figures from variant runs that make the same layers:
+# the base whole, and the middle whole over 40% of it).
 LOWER_PLANES = 0.4
 
 
-def coded_over(parts, chunk: Chunk, y_fixed: np.ndarray, share: float = LOWER_PLANES) -> tuple[int, np.ndarray]:
+def prediction_prefix(parts, chunk: Chunk, y_fixed: np.ndarray,
+                      share: float = LOWER_PLANES) -> tuple[int, np.ndarray]:
     """How many of a lower layer's segments the layer above is coded over
     (`share` of them, at least one with trits, at most fine.MAX_PREFIX), and
     the y_hat the decoder makes of them (y_fixed, the whole layer's, where
@@ -334,7 +337,7 @@ class Encoder:
                                             quality, effort, size=(bh, bw), planes=planes)
         chunks, over = [image_chunk(planes, 0, bw, bh, payload)], None
         if planes and len(sizes) > 1:
-            over, y_fixed = coded_over(self.model, chunks[0], y_fixed)
+            over, y_fixed = prediction_prefix(self.model, chunks[0], y_fixed)
         # Each layer is predicted from exactly what the decoder will have.
         layers = [CodedLayer(bw, bh, self.model.synthesis(y_fixed, quality_fixed)[:bh, :bw], None)]
         for k, (lw, lh) in enumerate(sizes[1:], start=1):
@@ -359,7 +362,7 @@ class Encoder:
             del side
             chunks.append(image_chunk(planes, k, lw, lh, payload, over))
             if planes and not top:
-                over, y_fixed = coded_over(el, chunks[-1], y_fixed)
+                over, y_fixed = prediction_prefix(el, chunks[-1], y_fixed)
             decoded = (reconstruct_enhancement_from(el, prediction, y_fixed, quality_fixed, lw, lh)
                        if for_benchmark or not top else None)
             layers.append(CodedLayer(lw, lh, decoded, prediction if for_benchmark else None))
