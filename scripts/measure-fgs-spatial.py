@@ -42,7 +42,7 @@ from scalecodec.exact.downscale import reference_downscale
 from scalecodec.model.file import default_model_path, load_model
 
 CONFIGS = ((1.0, 2.0, 4.0), (1.0, 1.6, 2.4))
-BUDGETS = 12  # per layer, geometric from its smallest cut to its whole
+BUDGETS = 12  # per layer, geometric from its smallest cut to its whole (budgets())
 QUALITIES = (1.0, 3.0, 5.0, 7.0)  # the anchors', as `scc bench-spatial` encodes them
 LAYERS = 24  # JPEG 2000 quality layers, geometric from 1% of our whole stream's bpp to all of it
 SCC = [str(Path(sys.executable).parent / "scc")]
@@ -88,12 +88,9 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
     for k, ((lw, lh), reference) in enumerate(zip(sizes, references)):
         scale = lw / sizes[0][0]
         valid = container.ops.cut_sizes(container.parse(planes), k)
-        rows, seen = [], set()
-        for budget in np.geomspace(valid[0], valid[-1], BUDGETS).astype(int):
-            cut = api.truncate_file(planes, max_bytes=int(budget), scale=scale).stream
-            if len(cut) in seen:
-                continue
-            seen.add(len(cut))
+        rows = []
+        for budget in budgets(valid):
+            cut = api.truncate_file(planes, max_bytes=budget, scale=scale).stream
             rows.append({"bytes": len(cut), "bpp": 8 * len(cut) / (lw * lh),
                          "psnr": psnr(reference, api.decode_file(cut).pixels)})
         layers.append({"size": [lw, lh], "scale": scale, "rows": rows, "valid_cuts": len(valid),
@@ -130,6 +127,20 @@ def measure(path: Path, scales: tuple, quality: float, qualities: list, work: Pa
             ours = [(r["bpp"], r["psnr"]) for r in layer["rows"]]
             layer["vs_jpeg2000_db"] = float(np.nanmean([p - quality_at(j2k[k], b) for b, p in ours]))
     return record
+
+
+def budgets(valid: list[int]) -> list[int]:
+    """BUDGETS of a layer's valid cut sizes (all, if it has fewer), each
+    the largest at most a point geometric from the smallest to the whole,
+    moved to the next one up or down where two would be the same cut (a
+    base layer of 256-byte segments has 10 to 20)."""
+    n = min(BUDGETS, len(valid))
+    at = np.searchsorted(valid, np.geomspace(valid[0], valid[-1], n), side="right") - 1
+    for i in range(1, n):
+        at[i] = max(at[i], at[i - 1] + 1)
+    for i in reversed(range(n - 1)):
+        at[i] = min(at[i], at[i + 1] - 1)
+    return [int(valid[i]) for i in at]
 
 
 def top_cut(layers: list[dict]) -> int:
@@ -184,7 +195,8 @@ def summarize(out: dict) -> dict:
                      "bd_rate_worst": float(np.max(bds)) if bds else None,
                      "no_overlap": len(layer) - len(bds),
                      "monotone_all": all(x["monotone"] for x in layer),
-                     "cuts_min": min(len(x["rows"]) for x in layer)}
+                     "cuts_min": min(len(x["rows"]) for x in layer),
+                     "valid_cuts_min": min(x["valid_cuts"] for x in layer)}
             if "vs_jpeg2000_db" in layer[0]:
                 entry["vs_jpeg2000_db_mean"] = float(np.nanmean([x["vs_jpeg2000_db"] for x in layer]))
             per_layer.append(entry)
@@ -226,7 +238,8 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
     lines = [f"# Spatial streams in trit-planes ({len(names)} images: {', '.join(names)})", "",
              out.get("_made_by", provenance()) + f" Each image is encoded once per configuration (`scc encode "
              f"--mode fgs --scales ... -q {quality:g}`, model `{default_model_path('spatial').name}`); at each "
-             f"layer, up to {BUDGETS} budgets from its smallest cut to its whole, each a real file made by "
+             f"layer, {BUDGETS} of its valid cut sizes (all, if fewer), near geometric from its smallest to its "
+             "whole, each a real file made by "
              "`truncate --scale --bytes` (the layers below it as it needs them) and decoded at that layer; bpp at the layer's "
              "size, RGB PSNR against the reference downscale. Anchor: spatial streams of whole symbols at "
              f"qualities {', '.join(f'{q:g}' for q in QUALITIES)}, each selected to the layer. JPEG 2000 (scales 1,2,4): "
@@ -235,14 +248,16 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
              "checked to decode as `opj_decompress -r -l` of the whole file does; the mean difference is over "
              f"our cuts within its range. The encoder writes every layer whole and codes each enhancement "
              f"layer over {LOWER_PLANES:.0%} of the segments of the layer below (`codecs.encoder.LOWER_PLANES`, "
-             "format 1.7), which is what a cut keeps of each layer below it. Plot (first image): "
+             "format 1.7), which is what a cut keeps of each layer below it; a layer of N bytes has segments "
+             "of sqrt(10 N) bytes, at most 256 or 1% (`entropy.planes._cuts`). Plot (first image): "
              f"`{plot_name}`.", ""]
     if "_anchors_from" in out:
         lines += ["The anchors and the JPEG 2000 points were taken from an earlier run (`--anchors-from`; they "
                   f"depend on the image and the model alone), whose maker: {out['_anchors_from']}", ""]
     for key, s in out["_summary"].items():
         lines += [f"## Scales {key}", "", "| layer | BD-rate vs whole-symbol spatial (mean / worst; target <= +10%) "
-                  "| PSNR never falls | cuts per layer (min) | vs JPEG 2000 at the same bpp |", "|---|---|---|---:|---|"]
+                  "| PSNR never falls | cuts measured per layer (min) | valid cuts per layer (min) "
+                  "| vs JPEG 2000 at the same bpp |", "|---|---|---|---:|---:|---|"]
         for layer in s["layers"]:
             j = f"{layer['vs_jpeg2000_db_mean']:+.2f} dB" if "vs_jpeg2000_db_mean" in layer else "–"
             bd = (f"{layer['bd_rate_mean']:+.1f}% / {layer['bd_rate_worst']:+.1f}%" if layer["bd_rate_mean"] is not None
@@ -251,7 +266,8 @@ def markdown(out: dict, quality: float, plot_name: str) -> str:
                 bd += (f" ({layer['no_overlap']} image(s) left out: the layer's whole is below the lowest "
                        "anchor's PSNR)")
             lines.append(f"| {layer['scale']:g}x | {bd} | "
-                         f"{'yes' if layer['monotone_all'] else '**no**'} | {layer['cuts_min']} | {j} |")
+                         f"{'yes' if layer['monotone_all'] else '**no**'} | {layer['cuts_min']} | "
+                         f"{layer['valid_cuts_min']} | {j} |")
         timing = (f"(each the fastest of {FASTEST_OF} runs, measured again on a quiet machine; "
                   f"{out['_timing'].rstrip('.')})" if "_timing" in out else
                   f"(each the fastest of {FASTEST_OF} runs, beside whatever else ran)")

@@ -17,6 +17,7 @@ One range coder codes the escape flags (the basic part), then every trit;
 segments of it are cut where the stream can stop (SEGMENT_SLACK_WORDS).
 """
 
+import math
 from collections.abc import Callable
 
 import constriction
@@ -32,9 +33,14 @@ _ONE = 1 << PROB_BITS
 # at most 1% of the stream apart (SEGMENT_SHARE) where the runs allow.
 RUN_PER_SYMBOLS, RUN_MIN = 400, 256
 SEGMENT_SHARE = 0.01
-# On a small image 1% is a few words, and each segment's table entry costs
-# about 5 bytes: segments are at least this many words (128 bytes).
-MIN_SEGMENT_WORDS = 32
+# On a small layer 1% is a few words, and each segment's table entry costs
+# about ENTRY_BYTES. A cut at a budget wastes half a segment on average plus
+# the entries before it, S/2 + ENTRY_BYTES * N/S over N bytes, least at
+# S = sqrt(2 * ENTRY_BYTES * N): 220 bytes for a 5 KB base layer, whose
+# entries took 5% of its bytes at the 128-byte segments of before. Segments
+# are that long, but at most MAX_LEAST_WORDS (256 bytes) or 1%, whichever
+# is more: layers from 25.6 KB on keep their 1% steps.
+ENTRY_BYTES, MAX_LEAST_WORDS = 5, 64
 
 
 class PlaneTables:
@@ -143,9 +149,10 @@ def _walk(pt: PlaneTables, t: np.ndarray, step: Callable) -> tuple[np.ndarray, n
 def _cuts(words: int, points: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """(trits, end word) of each segment, from the noted points: segment 0
     ends at the first; each further one at the last point within 1% of the
-    words after the previous end, or MIN_SEGMENT_WORDS (or the next point,
-    where none is); the last segment ends with the stream."""
-    cuts, share = [points[0]], max(MIN_SEGMENT_WORDS, SEGMENT_SHARE * words)
+    words after the previous end, or the length that wastes least (or the
+    next point, where none is); the last segment ends with the stream."""
+    least = min(math.sqrt(ENTRY_BYTES * words / 2), MAX_LEAST_WORDS)  # sqrt(2 e N) bytes, in words
+    cuts, share = [points[0]], max(least, SEGMENT_SHARE * words)
     for i, (trits, end) in enumerate(points[1:], 1):
         if end >= words:
             break
