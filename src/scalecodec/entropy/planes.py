@@ -30,7 +30,8 @@ _FAMILY = constriction.stream.model.Categorical(perfect=False)
 _ONE = 1 << PROB_BITS
 # The encoder notes its word count after every run of (symbols /
 # RUN_PER_SYMBOLS) trits, at least RUN_MIN: segments are cut at those points,
-# at most 1% of the stream apart (SEGMENT_SHARE) where the runs allow.
+# 1% of the stream apart (SEGMENT_SHARE) where the runs allow, or more on a
+# small layer.
 RUN_PER_SYMBOLS, RUN_MIN = 400, 256
 SEGMENT_SHARE = 0.01
 # On a small layer 1% is a few words, and each segment's table entry costs
